@@ -1,0 +1,64 @@
+import type { Bus } from '../src/bus/bus.ts';
+import { createEnvelope } from '../src/bus/envelope.ts';
+
+/** Throughput and tail latency of one run. */
+export interface Figures {
+  msgsPerSec: number;
+  p99Ms: number;
+}
+
+/** Messages published at once before waiting for the broker's confirmations. */
+const PUBLISH_BATCH = 500;
+
+/**
+ * The adapter side of every bus benchmark: publish `messages` envelopes in batches while one subscription (of
+ * `concurrency`) acks them, timed from the first publish to the settled last ack; latency from the publish time in
+ * the body to the handler. Closes the bus.
+ */
+export async function measureAdapter(bus: Bus, stream: string, messages: number, concurrency = 100): Promise<Figures> {
+  const latencies: number[] = [];
+  let finished: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => {
+    finished = resolve;
+  });
+  const subscription = await bus.subscribe(
+    stream,
+    'bench',
+    async (delivery) => {
+      const data = delivery.envelope?.data as { t: number };
+      latencies.push(performance.now() - data.t);
+      await delivery.ack();
+      if (latencies.length === messages) finished();
+    },
+    { concurrency, consumerName: 'c1' },
+  );
+  const started = performance.now();
+  for (let sent = 0; sent < messages; sent += PUBLISH_BATCH) {
+    const batch: Promise<void>[] = [];
+    for (let n = sent; n < Math.min(messages, sent + PUBLISH_BATCH); n++) {
+      batch.push(
+        bus.publish(stream, createEnvelope({ stream, data: { n, t: performance.now() }, source: 'bench@1.0.0' })),
+      );
+    }
+    await Promise.all(batch);
+  }
+  await done;
+  // `stop()` resolves once the last handlers have settled and their acks are through.
+  await subscription.stop();
+  const elapsed = performance.now() - started;
+  await bus.close();
+  return figures(messages, elapsed, latencies);
+}
+
+/** Figures of a run of `messages` that took `elapsedMs`, with one latency per message. */
+export function figures(messages: number, elapsedMs: number, latencies: number[]): Figures {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const p99 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0;
+  return { msgsPerSec: messages / (elapsedMs / 1_000), p99Ms: p99 };
+}
+
+/** The round with the median throughput, with its own latency. */
+export function median(rounds: Figures[]): Figures {
+  const sorted = [...rounds].sort((a, b) => a.msgsPerSec - b.msgsPerSec);
+  return sorted[Math.floor(sorted.length / 2)] as Figures;
+}

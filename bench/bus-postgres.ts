@@ -1,0 +1,172 @@
+// The PostgreSQL bus against raw pg doing the same acknowledged work, in one run.
+// Alone: `npx tsx bench/bus-postgres.ts [messages] [url]`.
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { encodeMessage } from '../src/bus/codec.ts';
+import { createEnvelope } from '../src/bus/envelope.ts';
+import { openPostgresBus } from '../src/bus/postgres/index.ts';
+import type { BusBenchRow } from './bus-types.ts';
+
+/** Messages per INSERT of the raw producer, and per burst of concurrent `publish` calls of the adapter's. */
+const PUBLISH_BATCH = 500;
+/** Messages per claim of the raw consumer; the adapter's subscription runs at the same concurrency. */
+const CONSUME_BATCH = 100;
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * Publishes `messages` messages and consumes them with acknowledgement, with raw pg as an expert would write it
+ * (multi-row INSERTs; one consumer claiming 100 rows at a time with `FOR UPDATE SKIP LOCKED` in a transaction and
+ * deleting them), and through the Gantry bus (`publish` in bursts, `subscribe` with concurrency 100, `ack`). Producer
+ * and consumer run at the same time in this process. Latency runs from the publish time written in the body to the
+ * handler. The two alternate for `rounds` rounds (default 3) and each reports its best round, so a burst of load
+ * from another process on the host does not decide the ratio. Works in a schema of its own, dropped at the end.
+ */
+export async function benchPostgres(options: {
+  messages: number;
+  url: string;
+  rounds?: number;
+}): Promise<BusBenchRow[]> {
+  const schema = `gantry_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Pool({ connectionString: options.url, max: 1 });
+  const raw: BusBenchRow[] = [];
+  const adapter: BusBenchRow[] = [];
+  try {
+    for (let round = 0; round < (options.rounds ?? 3); round++) {
+      raw.push(await benchRaw(options, schema, round));
+      adapter.push(await benchAdapter(options, schema, round));
+    }
+    return [best(raw), best(adapter)];
+  } finally {
+    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.end();
+  }
+}
+
+function best(rows: BusBenchRow[]): BusBenchRow {
+  return rows.reduce((a, b) => (b.msgsPerSec > a.msgsPerSec ? b : a));
+}
+
+async function benchRaw(
+  options: { messages: number; url: string },
+  schema: string,
+  round: number,
+): Promise<BusBenchRow> {
+  const pool = new pg.Pool({ connectionString: options.url, max: 4 });
+  const table = `"${schema}".raw_queue_${round}`;
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  await pool.query(
+    `CREATE TABLE ${table} (id bigserial PRIMARY KEY, headers jsonb NOT NULL, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`,
+  );
+  const latencies: number[] = [];
+  const start = now();
+  let last = start;
+
+  const produce = async (): Promise<void> => {
+    for (let sent = 0; sent < options.messages; sent += PUBLISH_BATCH) {
+      const count = Math.min(PUBLISH_BATCH, options.messages - sent);
+      const headers: string[] = [];
+      const bodies: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const wire = encodeMessage(
+          createEnvelope({ stream: 'bench', data: { n: sent + i, t: now() }, source: 'bench@1.0.0' }),
+        );
+        headers.push(JSON.stringify(wire.headers));
+        bodies.push(wire.body);
+      }
+      await pool.query(
+        `INSERT INTO ${table} (headers, body) SELECT h::jsonb, b FROM unnest($1::text[], $2::text[]) AS u(h, b)`,
+        [headers, bodies],
+      );
+    }
+  };
+
+  const consume = async (): Promise<void> => {
+    const client = await pool.connect();
+    try {
+      while (latencies.length < options.messages) {
+        await client.query('BEGIN');
+        const { rows } = await client.query<{ id: string; body: string }>(
+          `SELECT id, headers, body FROM ${table} ORDER BY id LIMIT ${CONSUME_BATCH} FOR UPDATE SKIP LOCKED`,
+        );
+        for (const row of rows) {
+          const data = JSON.parse(row.body) as { t: number };
+          last = now();
+          latencies.push(last - data.t);
+        }
+        if (rows.length > 0)
+          await client.query(`DELETE FROM ${table} WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
+        await client.query('COMMIT');
+        if (rows.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    } finally {
+      client.release();
+    }
+  };
+
+  await Promise.all([produce(), consume()]);
+  await pool.end();
+  return row('raw pg (INSERT batches, SKIP LOCKED claim of 100 + DELETE)', options.messages, last - start, latencies);
+}
+
+async function benchAdapter(
+  options: { messages: number; url: string },
+  schema: string,
+  round: number,
+): Promise<BusBenchRow> {
+  const url = new URL(options.url);
+  url.searchParams.set('schema', schema);
+  url.searchParams.set('cleanupIntervalMs', '0');
+  const bus = await openPostgresBus(url);
+  const stream = `bench.${round}`;
+  const latencies: number[] = [];
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const start = now();
+  let last = start;
+  const subscription = await bus.subscribe(
+    stream,
+    'bench',
+    async (delivery) => {
+      const data = delivery.envelope?.data as { t: number };
+      await delivery.ack();
+      last = now();
+      latencies.push(last - data.t);
+      if (latencies.length === options.messages) done();
+    },
+    { concurrency: CONSUME_BATCH, consumerName: 'bench' },
+  );
+  for (let sent = 0; sent < options.messages; sent += PUBLISH_BATCH) {
+    const count = Math.min(PUBLISH_BATCH, options.messages - sent);
+    await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        bus.publish(stream, createEnvelope({ stream, data: { n: sent + i, t: now() }, source: 'bench@1.0.0' })),
+      ),
+    );
+  }
+  await finished;
+  await subscription.stop();
+  await bus.close();
+  return row('gantry postgres (publish, subscribe concurrency 100, ack)', options.messages, last - start, latencies);
+}
+
+function row(name: string, messages: number, elapsedMs: number, latencies: number[]): BusBenchRow {
+  const sorted = latencies.sort((a, b) => a - b);
+  const p99 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0;
+  return { name, msgsPerSec: messages / (elapsedMs / 1_000), p99Ms: p99 };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const messages = Number(process.argv[2] ?? 20_000);
+  const url = process.argv[3] ?? process.env.GANTRY_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const rows = await benchPostgres({ messages, url });
+  const base = rows[0] as BusBenchRow;
+  for (const r of rows) {
+    console.log(
+      `${r.name.padEnd(62)}${r.msgsPerSec.toFixed(0).padStart(8)} msg/s  p99 ${r.p99Ms.toFixed(1).padStart(7)} ms  ${(r.msgsPerSec / base.msgsPerSec).toFixed(2)}x`,
+    );
+  }
+}

@@ -1,0 +1,19 @@
+import { defineHost } from 'gantry';
+import { customers } from './examples/customers/service.ts';
+import { notifier } from './examples/notifier/service.ts';
+import { replicator } from './examples/replicator/service.ts';
+import { ChangeBroadcaster } from './examples/web/broadcaster.ts';
+import { webApp } from './examples/web/plugin.ts';
+import { webService } from './examples/web/service.ts';
+
+// The web service feeds it, the web app plugin streams it to the browsers of this instance.
+const broadcaster = new ChangeBroadcaster();
+
+/** The example system that `npm start` runs: every service in one process, or any of them by name or group. */
+export default defineHost({
+  title: 'Gantry example system',
+  services: [customers, notifier, replicator, webService({ broadcaster, group: process.env.WEB_CONSUMER_GROUP })],
+  plugins: [webApp(broadcaster)],
+  // Browsers asking for `/` land on the web app; `/` still answers JSON to everyone else.
+  home: '/app/',
+});

@@ -1,0 +1,8 @@
+export { AmqpBus, openAmqpBus } from './bus.ts';
+export {
+  type AmqpBusOptions,
+  type AmqpTopologyNames,
+  amqpTopologyNames,
+  parseAmqpBusUrl,
+  retryTierFor,
+} from './options.ts';

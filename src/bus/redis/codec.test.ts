@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { createEnvelope } from '../envelope.ts';
+import { decodeRedisEntry, encodeRedisEntry, redisRetryKey, redisStreamKey } from './codec.ts';
+
+const envelope = createEnvelope({
+  stream: 'orders.created',
+  data: { id: 7, note: 'héllo' },
+  source: 'orders@1.2.0',
+  key: 'customer-9',
+  tracking: { requestId: 'req-1', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+});
+
+describe('redis entry codec', () => {
+  it('writes the headers as one JSON field and data as the body, and reads them back', () => {
+    const fields = encodeRedisEntry(envelope);
+    expect(fields).toHaveLength(4);
+    expect(fields[0]).toBe('headers');
+    expect(JSON.parse(fields[1] as string)).toMatchObject({
+      'ce-id': envelope.id,
+      'ce-type': 'orders.created',
+      'ce-subject': 'customer-9',
+    });
+    expect(fields.slice(2)).toEqual(['body', '{"id":7,"note":"héllo"}']);
+    expect(decodeRedisEntry(fields)).toEqual({ ok: true, envelope });
+  });
+
+  it('reads headers written as fields of their own by a foreign producer', () => {
+    const fields = [
+      'ce-specversion',
+      '1.0',
+      'ce-id',
+      'x-1',
+      'ce-source',
+      'legacy',
+      'ce-type',
+      't',
+      'ce-time',
+      '2026-01-01T00:00:00Z',
+    ];
+    const decoded = decodeRedisEntry([...fields, 'body', '{"n":1}']);
+    expect(decoded).toMatchObject({ ok: true, envelope: { id: 'x-1', source: 'legacy', data: { n: 1 } } });
+  });
+
+  it('turns an entry that is not a Gantry message into a decode error with its bytes, never a throw', () => {
+    expect(decodeRedisEntry(['body', '\u0000garbage{'])).toMatchObject({
+      ok: false,
+      raw: '\u0000garbage{',
+      error: expect.stringContaining('ce-id'),
+    });
+    expect(decodeRedisEntry(['headers', 'not json', 'body', '{}'])).toMatchObject({
+      ok: false,
+      raw: '{}',
+      error: expect.stringContaining("'headers'"),
+    });
+    expect(decodeRedisEntry(['headers', '{"ce-id":1}', 'body', '{}'])).toMatchObject({ ok: false });
+    expect(
+      decodeRedisEntry([
+        'headers',
+        JSON.stringify({ 'ce-specversion': '1.0', 'ce-id': 'a', 'ce-source': 's', 'ce-type': 't', 'ce-time': 'now' }),
+        'body',
+        '{oops',
+      ]),
+    ).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('not JSON'),
+    });
+    expect(decodeRedisEntry(['producer', 'cron', 'payload', '42'])).toEqual({
+      ok: false,
+      error: expect.stringContaining("no 'body' field"),
+      raw: '{"producer":"cron","payload":"42"}',
+    });
+  });
+
+  it('names keys with the stream as a hash tag', () => {
+    expect(redisStreamKey('gantry:', 'orders.created')).toBe('gantry:{orders.created}');
+    expect(redisRetryKey('gantry:', 'orders.created', 'billing')).toBe('gantry:{orders.created}:retry:billing');
+  });
+});

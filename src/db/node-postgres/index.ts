@@ -1,0 +1,1 @@
+export { type NodePostgresOpenOptions, openNodePostgres } from './driver.ts';

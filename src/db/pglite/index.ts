@@ -1,0 +1,1 @@
+export { openPglite, type PgliteOpenOptions } from './driver.ts';

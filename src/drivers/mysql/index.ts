@@ -1,0 +1,1 @@
+export { type MySqlClient, type MySqlRow, mysql } from './driver.ts';

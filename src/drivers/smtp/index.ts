@@ -1,0 +1,1 @@
+export { type Mail, type MailboxEntry, type Mailer, smtp } from './driver.ts';

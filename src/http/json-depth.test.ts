@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { jsonDepth } from './json-depth.ts';
+
+describe('jsonDepth', () => {
+  it('counts the nesting of objects and arrays', () => {
+    expect(jsonDepth('1', 10)).toBe(0);
+    expect(jsonDepth('{}', 10)).toBe(1);
+    expect(jsonDepth('{"a":[1,{"b":[]}],"c":{}}', 10)).toBe(4);
+  });
+
+  it('ignores brackets inside strings, escaped quotes included', () => {
+    expect(jsonDepth('{"a":"[[[{{{"}', 10)).toBe(1);
+    expect(jsonDepth('["\\"[[[", ["x"]]', 10)).toBe(2);
+  });
+
+  it('stops as soon as the limit is passed', () => {
+    expect(jsonDepth(`${'['.repeat(1_000_000)}`, 32)).toBe(33);
+  });
+});

@@ -1,0 +1,350 @@
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type RouteOptions,
+} from 'fastify';
+import FindMyWay from 'find-my-way';
+import type { TSchema } from 'typebox';
+import { challengesOf } from '../auth/challenge.ts';
+import { attachSecurity } from '../auth/guard.ts';
+import type { AuthIdentity } from '../auth/identity.ts';
+import type { AuthPlan } from '../auth/rules.ts';
+import type { HostSecurity } from '../auth/security.ts';
+import { errorCodes } from '../errors/codes.ts';
+import { GantryError, toGantryError } from '../errors/gantry-error.ts';
+import type { Logger } from '../log/logger.ts';
+import type { HttpInput, HttpMethod, HttpSchemas } from '../service/http-event.ts';
+import { DEFAULT_STATUSES, isReply } from '../service/http-event.ts';
+import type { HttpEventDef } from '../service/service.ts';
+import { continueTracking, type Tracking } from '../tracking/trace-context.ts';
+import { type EdgeOptions, eventRouteConfig, registerEdges, serverOptions } from './edges.ts';
+import { PROBLEM_CONTENT_TYPE, toProblem } from './problem.ts';
+import { closeObjects, createValidatorCompiler, fieldProblems } from './validation.ts';
+
+/** One HTTP event to serve, with the service it belongs to. */
+export interface HttpRoute<R = unknown> {
+  owner: R;
+  event: HttpEventDef;
+}
+
+/** The answer of a handler as the server sends it. */
+export interface HttpAnswer {
+  status: number;
+  body: unknown;
+  headers: Readonly<Record<string, string>>;
+}
+
+/** What the HTTP server needs from its host. */
+export interface HttpServerOptions<R> {
+  routes: HttpRoute<R>[];
+  bodyLimitBytes: number;
+  log: Logger;
+  /** Runs the event of a route for one request; rejects with the error to answer. */
+  run: (route: HttpRoute<R>, input: HttpInput<HttpSchemas>, call: HttpCall) => Promise<unknown>;
+  /** True once the host is stopping: new requests are refused with 503 (health routes still answer). */
+  isStopping: () => boolean;
+  /** Routes the host adds beside the services' (health, OpenAPI, docs, plugins). */
+  extraRoutes: (app: FastifyInstance) => void;
+  /** Who may call each route; every route is public without it. */
+  security?: HttpSecurity<R>;
+  /** CORS, security headers, rate limits, size limits and timeouts; Fastify's defaults without it. */
+  edges?: EdgeOptions;
+}
+
+/** What the server passes to `run` about one request beside its input. */
+export interface HttpCall {
+  tracking: Tracking;
+  /** The verified caller; undefined for a public event or an anonymous call to an optional-auth one. */
+  auth?: AuthIdentity;
+}
+
+/** The host's security as the server uses it. */
+export interface HttpSecurity<R> {
+  host: HostSecurity;
+  /** The plan of a route and the service whose audience its service tokens must name. */
+  planOf: (route: HttpRoute<R>) => { plan: AuthPlan; service: string };
+}
+
+const SAFE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+const METHODS: HttpMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+/** Requests that reached an event, with its tracking ids; their errors were already logged by the event runner. */
+const ranEvent = new WeakMap<FastifyRequest, Tracking>();
+/** The verified caller of each authenticated request. */
+const identities = new WeakMap<FastifyRequest, AuthIdentity>();
+
+/**
+ * The tracking ids of the event a request ran, or undefined when it never reached one (rejected before, or a route
+ * of the host or a plugin). Lets a plugin's `onResponse` hook tie the request to its event's trace and span.
+ */
+export function requestTracking(request: FastifyRequest): Tracking | undefined {
+  return ranEvent.get(request);
+}
+
+/**
+ * Builds the Fastify server of a host: one route per HTTP event, validation and serialization from the events'
+ * schemas, and one error shape (problem+json with the request id) for everything that goes wrong.
+ */
+export async function createHttpServer<R>(options: HttpServerOptions<R>): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimitBytes,
+    return503OnClosing: true,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const sent = req.headers['x-request-id'];
+      return typeof sent === 'string' && SAFE_REQUEST_ID.test(sent) ? sent : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
+    ...(options.edges ? serverOptions(options.edges) : {}),
+    clientErrorHandler: answerClientError,
+  });
+  app.setValidatorCompiler(createValidatorCompiler());
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!options.isStopping() || request.url.startsWith('/health/')) {
+      done();
+      return;
+    }
+    reply.header('connection', 'close');
+    sendProblem(
+      request,
+      reply,
+      new GantryError('GANTRY_ERR_HTTP_UNAVAILABLE', 'the service is shutting down; retry on another instance'),
+      options.log,
+    );
+  });
+
+  // A second router of the same routes answers 405 (and names the allowed methods) where Fastify would say 404.
+  const known = FindMyWay();
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods)
+      if ((METHODS as string[]).includes(method)) known.on(method as HttpMethod, route.url, () => undefined);
+  });
+  if (options.edges) await registerEdges(app, options.edges);
+  if (options.security) attachSecurity(app, options.security.host);
+  for (const route of options.routes) {
+    const { event } = route;
+    const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      const tracking = continueTracking({
+        requestId: request.id,
+        traceparent: header(request, 'traceparent'),
+        tracestate: header(request, 'tracestate'),
+        caller: header(request, 'x-gantry-caller'),
+      });
+      reply.header('x-request-id', tracking.requestId);
+      ranEvent.set(request, tracking);
+      const input = {
+        params: request.params,
+        query: request.query,
+        headers: request.headers,
+        body: request.body,
+      } as HttpInput<HttpSchemas>;
+      const auth = identities.get(request);
+      const call: HttpCall = auth === undefined ? { tracking } : { tracking, auth };
+      const answer = toAnswer(await options.run(route, input, call), event.schemas);
+      for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
+      reply.code(answer.status);
+      if (answer.body === undefined || answer.status === 204) await reply.send();
+      else await reply.send(answer.body);
+    };
+    app.route({
+      method: event.method,
+      url: event.path,
+      schema: fastifySchema(event.schemas),
+      handler,
+      config: eventRouteConfig(event.schemas.rateLimit),
+      ...authHook(options.security, route),
+    });
+  }
+  options.extraRoutes(app);
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = METHODS.filter((method) => method !== request.method && known.find(method, path) !== null);
+    const error =
+      allowed.length > 0
+        ? new GantryError(
+            'GANTRY_ERR_HTTP_METHOD_NOT_ALLOWED',
+            `${request.method} is not allowed on ${path}; use ${allowed.join(', ')}`,
+          )
+        : new GantryError('GANTRY_ERR_HTTP_NOT_FOUND', `no route for ${request.method} ${path}`);
+    if (allowed.length > 0) reply.header('allow', allowed.join(', '));
+    sendProblem(request, reply, error, options.log);
+  });
+
+  app.setErrorHandler((thrown: FastifyError, request, reply) => {
+    sendProblem(request, reply, fromFastifyError(thrown), options.log, thrown);
+  });
+  return app;
+}
+
+/**
+ * The hook that verifies the caller of a route, or nothing for a public one. It runs at `preParsing`: after every
+ * `onRequest` hook, so CORS preflights are answered and rate limits counted before any credential is checked (a
+ * password guesser is throttled before each scrypt), and before the body is read, so an unauthenticated caller
+ * never learns about the body's schema.
+ */
+function authHook<R>(security: HttpSecurity<R> | undefined, route: HttpRoute<R>): Partial<RouteOptions> {
+  if (!security) return {};
+  const { plan, service } = security.planOf(route);
+  if (plan.methods.length === 0) return {};
+  return {
+    preParsing: async (request: FastifyRequest, _reply: FastifyReply, payload: unknown) => {
+      const identity = await security.host.authenticate(plan, request.headers, service);
+      if (identity !== undefined) identities.set(request, identity);
+      return payload as never;
+    },
+  };
+}
+
+/**
+ * The verified caller of a request, once its route's auth ran; undefined for public routes and anonymous calls.
+ */
+export function requestIdentity(request: FastifyRequest): AuthIdentity | undefined {
+  return identities.get(request);
+}
+
+/**
+ * Answers what Node's HTTP parser refused before any route saw it (headers too large, a client too slow) with a
+ * problem document, then closes the connection as Node does.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const gantry =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new GantryError('GANTRY_ERR_HTTP_HEADERS_TOO_LARGE', 'the request line and headers are too large')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new GantryError('GANTRY_ERR_HTTP_REQUEST_TIMEOUT', 'the request was not received in time')
+        : new GantryError('GANTRY_ERR_HTTP_MALFORMED', 'the request could not be parsed');
+  const title = (errorCodes as Record<string, { title: string }>)[gantry.code]?.title ?? 'Error';
+  const body = JSON.stringify(toProblem(gantry, title, randomUUID(), '/'));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${gantry.status} ${title}\r\nConnection: close\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Maps what the handler returned to a status, body and headers, per the event's declared responses. */
+function toAnswer(result: unknown, schemas: HttpSchemas): HttpAnswer {
+  if (isReply(result)) return { status: result.status, body: result.body, headers: result.headers };
+  return { status: defaultStatus(schemas), body: result, headers: {} };
+}
+
+/** The status a handler's result is answered with. */
+export function answerStatus(result: unknown, schemas: HttpSchemas): number {
+  return isReply(result) ? result.status : defaultStatus(schemas);
+}
+
+function defaultStatus(schemas: HttpSchemas): number {
+  const response = schemas.response;
+  if (response === undefined) return 204;
+  if (!isResponseMap(response)) return 200;
+  return DEFAULT_STATUSES.find((status) => status in response) ?? 200;
+}
+
+/** True when `response` maps statuses to schemas rather than being one schema. */
+export function isResponseMap(response: HttpSchemas['response']): response is Record<number, TSchema | null> {
+  return (
+    response !== undefined &&
+    Object.keys(response).length > 0 &&
+    Object.keys(response).every((key) => /^\d{3}$/.test(key))
+  );
+}
+
+function fastifySchema(schemas: HttpSchemas): Record<string, unknown> {
+  const schema: Record<string, unknown> = {};
+  if (schemas.params) schema.params = schemas.params;
+  if (schemas.query) schema.querystring = schemas.query;
+  if (schemas.headers) schema.headers = schemas.headers;
+  if (schemas.body) schema.body = closeObjects(schemas.body);
+  const response: Record<string, unknown> = {};
+  if (schemas.response !== undefined) {
+    const map = isResponseMap(schemas.response) ? schemas.response : { 200: schemas.response };
+    for (const [status, body] of Object.entries(map)) if (body) response[status] = body;
+  }
+  if (Object.keys(response).length > 0) schema.response = response;
+  return schema;
+}
+
+/** Turns what Fastify or a handler threw into a coded error with the right status. */
+function fromFastifyError(error: FastifyError & { validation?: unknown; validationContext?: string }): GantryError {
+  if (error instanceof GantryError) return error;
+  if (Array.isArray(error.validation)) {
+    const part = error.validationContext === 'querystring' ? 'query' : (error.validationContext ?? 'body');
+    const problems = fieldProblems(part, error.validation);
+    return new GantryError(
+      'GANTRY_ERR_HTTP_VALIDATION',
+      `the request ${part} is invalid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
+      {
+        details: problems,
+      },
+    );
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new GantryError('GANTRY_ERR_HTTP_PAYLOAD_TOO_LARGE', error.message);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new GantryError('GANTRY_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE', error.message);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new GantryError('GANTRY_ERR_HTTP_MALFORMED', `the request body is not valid JSON: ${error.message}`);
+  }
+  if (error instanceof SyntaxError || (error.statusCode === 400 && /JSON/i.test(error.message))) {
+    return new GantryError('GANTRY_ERR_HTTP_MALFORMED', `the request body is not valid JSON: ${error.message}`);
+  }
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return new GantryError('GANTRY_ERR_HTTP_MALFORMED', error.message, { status: error.statusCode });
+  }
+  return toGantryError(error);
+}
+
+function sendProblem(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: GantryError,
+  log: Logger,
+  cause?: unknown,
+): void {
+  const requestId = request.id;
+  const path = request.url.split('?')[0] ?? '/';
+  if (!ranEvent.has(request)) {
+    // The event runner did not see this request (rejected before any handler): log it here, once.
+    if (error.status >= 500)
+      log.error({ requestId, method: request.method, path, status: error.status, err: cause }, 'FAILED');
+    else {
+      const subject = identities.get(request)?.subject;
+      log.info(
+        {
+          requestId,
+          method: request.method,
+          path,
+          status: error.status,
+          code: error.code,
+          ...(subject ? { subject } : {}),
+        },
+        'REJECTED',
+      );
+    }
+  }
+  const challenges = challengesOf(error);
+  if (challenges.length > 0) reply.header('www-authenticate', challenges.join(', '));
+  const title = (errorCodes as Record<string, { title: string }>)[error.code]?.title ?? 'Error';
+  reply
+    .code(error.status)
+    .header('x-request-id', requestId)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(JSON.stringify(toProblem(error, title, requestId, path)));
+}

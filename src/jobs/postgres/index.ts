@@ -1,0 +1,2 @@
+export { jobTablesSql } from './schema.ts';
+export { PostgresJobStore, type PostgresJobStoreOptions } from './store.ts';

@@ -1,0 +1,159 @@
+// The dashboard in a real browser: Debian's headless Chromium driven by playwright-core. It needs no broker, but it
+// needs /usr/bin/chromium (CI installs it); screenshots go to test-artifacts/.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { defineStream, service, t } from 'gantry';
+import { observability } from 'gantry/observe';
+import { startTestHost, type TestHost } from 'gantry/testing';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
+
+const parcelSent = defineStream('dashboard-parcels.sent', t.Object({ parcelId: t.String(), weight: t.Number() }));
+
+const parcels = service({ name: 'parcels', version: '1.4.0' })
+  .emits(parcelSent)
+  .post(
+    '/parcels',
+    {
+      body: t.Object({ parcelId: t.String({ minLength: 1 }), weight: t.Number({ minimum: 0 }) }),
+      response: { 202: t.Object({ parcelId: t.String() }) },
+    },
+    async ({ body }, ctx) => {
+      await ctx.emit(parcelSent, body);
+      return { parcelId: body.parcelId };
+    },
+  )
+  .get(
+    '/parcels/:id',
+    { params: t.Object({ id: t.String() }), response: t.Object({ id: t.String() }) },
+    async ({ params }) => ({
+      id: params.id,
+    }),
+  );
+
+const tracked: string[] = [];
+const tracking = service({ name: 'tracking', version: '2.0.0' }).on(parcelSent, {}, async (parcel) => {
+  tracked.push(parcel.parcelId);
+});
+
+describe('the dashboard in Chromium', () => {
+  let app: TestHost;
+  let address = '';
+  let context: BrowserContext;
+  let page: Page;
+  let profile = '';
+
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    app = await startTestHost({
+      services: [parcels, tracking],
+      config: { host: { address: '127.0.0.1' } },
+      plugins: observability({ errors: false, dashboard: { enabled: true } }),
+    });
+    address = await app.host.listen();
+    profile = mkdtempSync(path.join(tmpdir(), 'gantry-dashboard-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      viewport: { width: 1280, height: 860 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    // The page must load everything from the host itself: any other address is a failure.
+    await context.route(
+      (url) => !url.href.startsWith(address),
+      (route) => route.abort(),
+    );
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await app?.stop();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  it('loads fast from local assets and shows the running services and how the stream connects them', async () => {
+    const failedRequests: string[] = [];
+    page.on('requestfailed', (request) => failedRequests.push(request.url()));
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    const began = Date.now();
+    await page.goto(`${address}/_gantry`, { waitUntil: 'load' });
+    expect(Date.now() - began).toBeLessThan(5_000);
+    await page.locator('.service[data-service="parcels"]').waitFor();
+    await expect.poll(() => page.locator('.service h3').allTextContents()).toEqual(['parcels 1.4.0', 'tracking 2.0.0']);
+    expect(await page.locator('.service[data-service="parcels"]').textContent()).toContain('POST /parcels');
+    expect(await page.locator('.flow').first().textContent()).toBe(
+      'parcels → dashboard-parcels.sent → tracking (tracking)',
+    );
+    expect(await page.locator('#env').textContent()).toBe('test');
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-overview.png`, fullPage: true });
+    expect(failedRequests).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it('updates the live log after a request, and opens its trace as a waterfall', async () => {
+    await page.getByRole('button', { name: 'Live log' }).click();
+    await expect.poll(() => page.locator('#log-state').textContent()).toBe('live');
+    const res = await fetch(`${address}/parcels`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'browser-req-1' },
+      body: JSON.stringify({ parcelId: 'p-1', weight: 2.5 }),
+    });
+    expect(res.status).toBe(202);
+    const row = page.locator('#log-rows tr[data-request-id="browser-req-1"]', { hasText: 'POST /parcels' });
+    await row.waitFor({ timeout: 10_000 });
+    expect(await row.locator('td').nth(3).textContent()).toBe('succeeded');
+    expect(await row.locator('td').nth(4).textContent()).toBe('202');
+    // The consumer's run carries the same request id, through the message.
+    await page
+      .locator('#log-rows tr[data-request-id="browser-req-1"]', { hasText: 'on dashboard-parcels.sent' })
+      .waitFor({ timeout: 10_000 });
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-live-log.png`, fullPage: true });
+
+    await row.locator('a').click();
+    await expect.poll(() => page.locator('#waterfall .span-row').count(), { timeout: 10_000 }).toBe(4);
+    expect(await page.locator('#waterfall .span-name').allTextContents()).toEqual([
+      'POST /parcels',
+      'parcels POST /parcels',
+      'publish dashboard-parcels.sent',
+      'tracking on dashboard-parcels.sent (tracking)',
+    ]);
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-trace.png`, fullPage: true });
+  });
+
+  it('sends a request from the try-it form, built from the OpenAPI document', async () => {
+    await page.getByRole('button', { name: 'Try it' }).click();
+    await page.locator('#try-op option', { hasText: 'POST /parcels' }).waitFor({ state: 'attached' });
+    await page.selectOption('#try-op', { label: 'POST /parcels' });
+    expect(JSON.parse(await page.locator('#try-body').inputValue())).toEqual({ parcelId: 'x', weight: 0 });
+    await page.fill('#try-body', JSON.stringify({ parcelId: 'from-the-form', weight: 1 }));
+    await page.click('#try-send');
+    await expect.poll(() => page.locator('#try-status').textContent()).toBe('202 Accepted');
+    expect(JSON.parse((await page.locator('#try-response').textContent()) ?? '')).toEqual({
+      parcelId: 'from-the-form',
+    });
+    await app.waitFor(() => tracked.includes('from-the-form'), 'the consumer to get the parcel sent from the form');
+
+    await page.selectOption('#try-op', { label: 'GET /parcels/{id}' });
+    expect(await page.locator('#try-body').isVisible()).toBe(false);
+    await page.fill('#try-params input[name="id"]', 'abc');
+    await page.click('#try-send');
+    await expect.poll(() => page.locator('#try-meta').textContent()).toContain('GET /parcels/abc');
+    expect(await page.locator('#try-status').textContent()).toBe('200 OK');
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-try-it.png`, fullPage: true });
+  });
+});
