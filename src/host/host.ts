@@ -43,6 +43,7 @@ import { runEvent } from './run-event.ts';
 import { ServiceRuntime } from './runtime.ts';
 import { selectServices } from './select.ts';
 import { registerStreamAdmin, streamTopology } from './stream-admin.ts';
+import { retryWhileBusDown } from './wait-for-bus.ts';
 
 /** Options of {@link createHost}. */
 export interface HostOptions {
@@ -215,11 +216,15 @@ export class Host {
     if (refuseEmbedded && (busUrl.startsWith('memory:') || busUrl.startsWith('pglite:'))) {
       throw embeddedInProd(`the bus '${busUrl}' is embedded in this process; set GANTRY_BUS to a broker URL`);
     }
-    this.bus = await connectBus(
-      busUrl,
-      { instanceId: `${hostname()}-${process.pid}` },
-      host.busConnectTimeoutMs,
-      this.log,
+    this.bus = await retryWhileBusDown(
+      'opening the bus',
+      () => resolveBus(busUrl, { instanceId: `${hostname()}-${process.pid}` }),
+      {
+        timeoutMs: host.busConnectTimeoutMs,
+        log: this.log,
+        policy: 'any-but-permanent',
+        context: { bus: maskUrl(busUrl) },
+      },
     );
     this.busUrl = busUrl;
     this.calls = this.openCalls(busUrl);
@@ -263,7 +268,15 @@ export class Host {
     }
     for (const runtime of this.options.consumers === false ? [] : this.runtimes) {
       for (const event of runtime.service.events) {
-        if (event.kind === 'consumer') this.subscriptions.push(await this.startConsumer(runtime, event));
+        if (event.kind === 'consumer') {
+          this.subscriptions.push(
+            await retryWhileBusDown(`subscribing ${event.name}`, () => this.startConsumer(runtime, event), {
+              timeoutMs: host.busConnectTimeoutMs,
+              log: this.log,
+              policy: 'unavailable-only',
+            }),
+          );
+        }
         if (event.kind === 'loop') this.loops.push(this.startLoop(runtime, event));
       }
     }
@@ -273,7 +286,11 @@ export class Host {
       const consumed = [...streamTopology(this.services)]
         .filter(([, groups]) => groups.size > 0)
         .map(([stream]) => stream);
-      await ensureDeadLetterGroups(this.messageBus, consumed, this.consumerName());
+      await retryWhileBusDown(
+        'creating the dead-letter groups',
+        () => ensureDeadLetterGroups(this.messageBus, consumed, this.consumerName()),
+        { timeoutMs: host.busConnectTimeoutMs, log: this.log, policy: 'unavailable-only' },
+      );
     }
     this.app = await this.buildHttp();
     await this.app.ready();
@@ -886,31 +903,6 @@ export function createHost(options: HostOptions): Host {
 }
 
 type ConsumerContext = Parameters<ConsumerDef['handler']>[1];
-
-/** Errors no wait can cure: a wrong URL, a missing package, bad options. */
-const PERMANENT_BUS_ERRORS = new Set([
-  'GANTRY_ERR_BUS_UNKNOWN_SCHEME',
-  'GANTRY_ERR_DRIVER_MISSING_PACKAGE',
-  'GANTRY_ERR_CONFIG_INVALID',
-]);
-
-/**
- * Opens the bus, waiting for a broker that is down or restarting for up to `timeoutMs` (retrying with backoff), so
- * a process started during a broker restart comes up when the broker does instead of crashing.
- */
-async function connectBus(url: string, options: { instanceId: string }, timeoutMs: number, log: Logger): Promise<Bus> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
-    try {
-      return await resolveBus(url, options);
-    } catch (error) {
-      const code = (error as { code?: string }).code ?? '';
-      if (PERMANENT_BUS_ERRORS.has(code) || Date.now() + delay > deadline) throw error;
-      log.warn({ err: error, retryInMs: delay, bus: maskUrl(url) }, 'the bus is not reachable yet; retrying');
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
-}
 
 function embeddedInProd(detail: string): GantryError {
   return new GantryError(
