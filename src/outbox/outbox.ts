@@ -32,6 +32,18 @@ export interface OutboxRelayOptions {
   retentionMs?: number;
   /** Called with the envelope of each message once the bus accepted it. */
   onRelayed?: (envelope: Envelope) => void;
+  /**
+   * Test-only: how long the relay waits after `start()` before its first batch; nudges do not shorten it, `stop()`
+   * does. Crash tests use it to kill a process after its outbox commits and before anything is relayed. Default:
+   * the environment variable `GANTRY_OUTBOX_RELAY_HOLD_MS`, else 0. Never set it in production: held rows wait.
+   */
+  holdMs?: number;
+}
+
+/** The test-only hold of {@link OutboxRelayOptions.holdMs} from the environment (0 when unset or not a number). */
+function holdFromEnvironment(): number {
+  const value = Number(process.env.GANTRY_OUTBOX_RELAY_HOLD_MS ?? 0);
+  return Number.isFinite(value) && value > 0 ? value : 0;
 }
 
 /**
@@ -44,11 +56,18 @@ export class OutboxRelay {
   private readonly options: Required<Omit<OutboxRelayOptions, 'onRelayed'>> & Pick<OutboxRelayOptions, 'onRelayed'>;
   private stopped = false;
   private wake: (() => void) | undefined;
+  private stopHold: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private lastCleanup = 0;
 
   constructor(options: OutboxRelayOptions) {
-    this.options = { pollMs: 100, batchSize: 100, retentionMs: 86_400_000, ...options };
+    this.options = {
+      pollMs: 100,
+      batchSize: 100,
+      retentionMs: 86_400_000,
+      holdMs: holdFromEnvironment(),
+      ...options,
+    };
   }
 
   /** Starts relaying in the background. */
@@ -64,6 +83,7 @@ export class OutboxRelay {
   /** Stops after the batch in hand. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopHold?.();
     this.wake?.();
     await this.loop;
   }
@@ -91,6 +111,8 @@ export class OutboxRelay {
   }
 
   private async run(): Promise<void> {
+    if (this.options.holdMs > 0) await this.hold();
+    this.stopHold = undefined;
     let delay = this.options.pollMs;
     while (!this.stopped) {
       try {
@@ -113,6 +135,18 @@ export class OutboxRelay {
       });
       this.wake = undefined;
     }
+  }
+
+  /** Waits out the test-only hold; only `stop()` ends it early (nudges do not). */
+  private hold(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.options.holdMs);
+      this.stopHold = done;
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
   }
 
   private async cleanup(): Promise<void> {

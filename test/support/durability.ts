@@ -145,3 +145,47 @@ export async function runDurabilityScenario(options: {
     await admin.end();
   }
 }
+
+/** A fixture process started by {@link startFixture}, with the line it printed when ready. */
+export interface FixtureProcess {
+  child: ChildProcess;
+  /** The first line containing `ready`, e.g. `ready http://127.0.0.1:41234`. */
+  readyLine: string;
+}
+
+/**
+ * Starts `node --import tsx test/fixtures/<name>.ts` with `env` added to the environment and resolves once it prints
+ * a line containing `ready`; rejects when it exits first or stays silent for `timeoutMs`.
+ */
+export function startFixture(name: string, env: Record<string, string>, timeoutMs = 120_000): Promise<FixtureProcess> {
+  const fixture = new URL(`../fixtures/${name}.ts`, import.meta.url).pathname;
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} was not ready within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before it was ready`));
+    });
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const line = output.split('\n').find((l) => l.includes('ready'));
+      if (line !== undefined) {
+        clearTimeout(timer);
+        resolve({ child, readyLine: line.trim() });
+      }
+    });
+  });
+}
+
+/** SIGKILLs a fixture process (no shutdown hooks, no flush) and waits until it is gone. */
+export async function killFixture(fixture: FixtureProcess): Promise<void> {
+  if (fixture.child.signalCode !== null) return;
+  await kill(fixture.child);
+}
