@@ -1,4 +1,5 @@
 import { notFound, service, t } from 'gantry';
+import { traceWork } from 'gantry/observe';
 import { Customer } from '../customers/model.ts';
 import { customerChanged } from '../customers/streams.ts';
 import { replicaDriver } from './driver.ts';
@@ -34,7 +35,14 @@ export const replicator = service({
   groups: ['workers'],
 })
   .on(customerChanged, { group: 'replicator', concurrency: 16, maxAttempts: 10 }, async (change, ctx) => {
-    const applied = await ctx.drivers.replica.upsert(rowOfChange(change));
+    const store = ctx.drivers.replica;
+    // A span of its own under the consume span, so a trace shows the replica write and how long it took.
+    const applied = await traceWork(ctx.tracking, 'replica upsert', () => store.upsert(rowOfChange(change)), {
+      attributes: {
+        'db.system.name': store.kind === 'mysql' ? 'mysql' : 'postgresql',
+        'db.operation.name': 'upsert',
+      },
+    });
     if (!applied) ctx.log.debug({ customerId: change.customerId, version: change.version }, 'stale change skipped');
   })
   .get(

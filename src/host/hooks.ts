@@ -24,9 +24,12 @@ export interface PublishInfo {
   stream: string;
   /** Its `traceparent` names the publish span: consumers continue the trace under it. */
   envelope: Envelope;
-  /** The span of the event that emitted the message; absent for messages relayed from an outbox. */
+  /** The span of the event that emitted the message; absent when an outbox relays what another instance stored. */
   parentSpanId?: string;
-  /** When the publish began (epoch ms) and how long the bus took to accept it; absent for relayed messages. */
+  /**
+   * When the publish began (epoch ms; for an outboxed message, when it was emitted) and how long until the bus
+   * accepted it; absent when `parentSpanId` is.
+   */
   startedAt?: number;
   durationMs?: number;
 }

@@ -19,6 +19,9 @@ import type { StreamDef } from '../service/stream.ts';
 import { childTraceparent, type Tracking } from '../tracking/trace-context.ts';
 import type { HookRegistry } from './hooks.ts';
 
+/** How many outboxed messages' emitting spans an instance remembers until its relay publishes them. */
+const MAX_OUTBOX_EMITTERS = 10_000;
+
 /** One service as a running host holds it: its resolved config, its opened drivers, and how to make contexts. */
 export class ServiceRuntime {
   readonly handles = new Map<string, DriverHandle<unknown>>();
@@ -133,6 +136,7 @@ export class ServiceRuntime {
     if (options.tx !== undefined) {
       // Stored with the caller's transaction; the outbox relay publishes it after commit (and fires onPublish then).
       await enqueueInOutbox(options.tx as unknown as SqlRunner, this.name, envelope);
+      if (tracking && this.deps.hooks.has('onPublish')) this.rememberEmitter(envelope.id, tracking.spanId);
       this.deps.nudgeOutbox();
       return;
     }
@@ -142,11 +146,31 @@ export class ServiceRuntime {
   }
 
   /**
+   * Which event emitted each message this instance put in its outbox, and when: its relay then reports the publish
+   * under that event's span, from emit to broker. Bounded, since a rolled-back transaction's messages never come back
+   * for theirs; messages relayed by another instance (or after a restart) stay without a parent.
+   */
+  private readonly outboxEmitters = new Map<string, { parentSpanId: string; startedAt: number }>();
+
+  private rememberEmitter(messageId: string, parentSpanId: string): void {
+    if (this.outboxEmitters.size >= MAX_OUTBOX_EMITTERS) {
+      const oldest = this.outboxEmitters.keys().next().value;
+      if (oldest !== undefined) this.outboxEmitters.delete(oldest);
+    }
+    this.outboxEmitters.set(messageId, { parentSpanId, startedAt: Date.now() });
+  }
+
+  /**
    * Tells the observers that a message of this service reached the bus; `emitted` says which event's span emitted it
-   * and when its publish began (unknown for messages relayed from an outbox).
+   * and when its publish began. For a message relayed from the outbox, it is looked up among those this instance
+   * stored (from emit to broker); unknown for the others.
    */
   published(envelope: Envelope, emitted?: { parentSpanId: string; startedAt: number }): void {
     this.deps.counters.of(envelope.type).published++;
+    if (emitted === undefined && this.outboxEmitters.size > 0) {
+      emitted = this.outboxEmitters.get(envelope.id);
+      this.outboxEmitters.delete(envelope.id);
+    }
     if (this.deps.hooks.has('onPublish')) {
       this.deps.hooks.emit(
         'onPublish',

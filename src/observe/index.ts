@@ -20,3 +20,4 @@ export {
   type StoredSpan,
   type TraceSummary,
 } from './tracing/span-store.ts';
+export { type TraceWorkOptions, traceWork } from './tracing/work-span.ts';

@@ -17,6 +17,7 @@ import { methodLabel, routeLabel, UNMATCHED_ROUTE, underAny } from '../http-labe
 import { type OtlpEnvironment, openOtlpExporter, otlpTracesUrl } from './exporter.ts';
 import { emitSpan, type SpanSink } from './span.ts';
 import { SpanStore, type SpanStoreOptions } from './span-store.ts';
+import { emitWorkSpans } from './work-span.ts';
 
 /** Options of {@link tracingPlugin}. */
 export interface TracingOptions {
@@ -189,6 +190,7 @@ class SpanBuilder {
       attributes,
       failure: failed ? { message: errorMessage(run.error, run.status), error: run.error } : undefined,
     });
+    emitWorkSpans(this.sink, tracking, traceFlags(tracking.traceparent));
   }
 
   /** A producer span per message published by a handler; the message's `traceparent` names it. */
@@ -209,7 +211,7 @@ class SpanBuilder {
       kind: SpanKind.PRODUCER,
       traceId: parsed.traceId,
       spanId: parsed.spanId,
-      // Unknown for messages relayed from an outbox: the emitting event is long gone.
+      // Unknown only when an outbox relays what another instance (or an earlier run) stored.
       parentSpanId: info.parentSpanId,
       traceFlags: parsed.flags,
       startMs,
