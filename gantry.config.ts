@@ -4,16 +4,23 @@ import { notifier } from './examples/notifier/service.ts';
 import { replicator } from './examples/replicator/service.ts';
 import { ChangeBroadcaster } from './examples/web/broadcaster.ts';
 import { webApp } from './examples/web/plugin.ts';
-import { webService } from './examples/web/service.ts';
+import { webLogin, webService } from './examples/web/service.ts';
 
 // The web service feeds it, the web app plugin streams it to the browsers of this instance.
 const broadcaster = new ChangeBroadcaster();
+// Browser login for the web app: off until GANTRY_OIDC_ISSUER (and the rest of GANTRY_OIDC_*) is set.
+const login = webLogin();
 
 /** The example system that `npm start` runs: every service in one process, or any of them by name or group. */
 export default defineHost({
   title: 'Gantry example system',
-  services: [customers, notifier, replicator, webService({ broadcaster, group: process.env.WEB_CONSUMER_GROUP })],
-  plugins: [webApp(broadcaster)],
+  services: [
+    customers,
+    notifier,
+    replicator,
+    webService({ broadcaster, login, group: process.env.WEB_CONSUMER_GROUP }),
+  ],
+  plugins: [login.plugin(), webApp(broadcaster, { login })],
   // Browsers asking for `/` land on the web app; `/` still answers JSON to everyone else.
   home: '/app/',
 });

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type HostPlugin, requireRole } from 'gantry';
+import type { OidcLogin } from 'gantry/auth';
 import type { BroadcastChange, ChangeBroadcaster } from './broadcaster.ts';
 
 /** Options of {@link webApp}. */
@@ -19,6 +20,11 @@ export interface WebAppOptions {
    * reloads, rather than the host buffering changes for it without bound.
    */
   maxBufferedBytes?: number;
+  /**
+   * The browser login (`webLogin()` of service.ts). While it is on, the session is what guards the event stream (a browser's
+   * EventSource cannot send the credentials `role` would need); while it is off, `role` does.
+   */
+  login?: OidcLogin | undefined;
 }
 
 /** A file of the app, read once. */
@@ -53,6 +59,12 @@ export function webApp(broadcaster: ChangeBroadcaster, options: WebAppOptions = 
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const maxBufferedBytes = options.maxBufferedBytes ?? 1_048_576;
   const role = options.role ?? 'support';
+  const login = options.login;
+  const roleGuard = requireRole(role);
+  const streamGuard = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (login?.enabled) return;
+    await roleGuard(request, reply);
+  };
   return {
     name: 'web-app',
     async register(api) {
@@ -100,7 +112,7 @@ export function webApp(broadcaster: ChangeBroadcaster, options: WebAppOptions = 
           });
         }
         // No HEAD twin: Fastify would drain the stream of a HEAD request and never end it.
-        app.get('/app/events', { onRequest: requireRole(role), exposeHeadRoute: false }, events);
+        app.get('/app/events', { onRequest: streamGuard, exposeHeadRoute: false }, events);
         app.addHook('preClose', (done) => {
           for (const stream of open) stream.end();
           done();

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { type AnyService, service } from 'gantry';
+import { type AnyService, service, t } from 'gantry';
+import { OidcLogin, OidcSettingsSchema } from 'gantry/auth';
 import { customerChanged } from '../customers/streams.ts';
 import type { ChangeBroadcaster } from './broadcaster.ts';
 
@@ -12,6 +13,26 @@ export interface WebServiceOptions {
    * of its own; defaults to {@link defaultWebGroup} (`web-<hostname>`).
    */
   group?: string | undefined;
+  /**
+   * The browser login of the web app: this service owns its settings (`services.web.settings.login`, or the
+   * `GANTRY_OIDC_*` variables) and hands them over at setup. Login stays off while no issuer is set.
+   */
+  login?: OidcLogin | undefined;
+}
+
+/** The paths of the web app that need a session once login is on: its pages and stream, and the APIs it calls. */
+export const WEB_APP_PATHS: readonly string[] = ['/app', '/customers', '/mailbox', '/replica/status'];
+
+/**
+ * The login of the web app: guards {@link WEB_APP_PATHS} and lands on `/app/`. Pass the same instance to
+ * {@link webService} (which configures it) and add `login.plugin()` to the host's plugins.
+ *
+ * @example
+ * const login = webLogin();
+ * defineHost({ services: [customers, webService({ broadcaster, login })], plugins: [login.plugin(), webApp(broadcaster, { login })] });
+ */
+export function webLogin(): OidcLogin {
+  return new OidcLogin({ protect: WEB_APP_PATHS, home: '/app/' });
 }
 
 /**
@@ -46,7 +67,7 @@ export function defaultWebGroup(host: string = hostname()): string {
  * defineHost({ services: [customers, webService({ broadcaster })], plugins: [webApp(broadcaster)] });
  */
 export function webService(options: WebServiceOptions): AnyService {
-  const { broadcaster } = options;
+  const { broadcaster, login } = options;
   const group = options.group || defaultWebGroup();
   let detach: (() => void) | undefined;
   return (
@@ -55,8 +76,10 @@ export function webService(options: WebServiceOptions): AnyService {
       version: '1.0.0',
       description: 'Pushes every customer change to the browsers of the web app connected to this instance.',
       groups: ['web'],
+      settings: t.Object({ login: OidcSettingsSchema }, { default: {} }),
     })
-      .setup(() => {
+      .setup((ctx) => {
+        login?.configure(ctx.settings.login);
         detach = broadcaster.attachFeed();
       })
       .shutdown(() => {

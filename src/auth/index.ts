@@ -1,6 +1,6 @@
 /**
  * Gantry's security: verifying credentials (bearer JWTs, API keys, basic auth, service tokens), authorisation rules,
- * the guard of admin routes, and the helpers to make hashes and service tokens.
+ * the guard of admin routes, browser login with OpenID Connect, and the helpers to make hashes and service tokens.
  * @packageDocumentation
  */
 export { type ApiKeyRecord, ApiKeyVerifier, generateApiKey, hashApiKey } from './api-key.ts';
@@ -8,7 +8,14 @@ export { type BasicUserRecord, BasicVerifier, hashPassword, SCRYPT_DEFAULTS, ver
 export { DEFAULT_JWT_ALGORITHMS, JwtVerifier, type JwtVerifierOptions } from './bearer.ts';
 export { challengesOf } from './challenge.ts';
 export { type RouteGuard, requireRole } from './guard.ts';
-export { AUTH_METHODS, type AuthIdentity, type AuthMethod, type CredentialMethod } from './identity.ts';
+export {
+  AUTH_METHODS,
+  type AuthIdentity,
+  type AuthMethod,
+  type CredentialMethod,
+  type SessionMethod,
+} from './identity.ts';
+export { CSRF_HEADER, OidcLogin, type OidcLoginOptions, type OidcSettings, OidcSettingsSchema } from './oidc/index.ts';
 export {
   type AuthInput,
   type AuthPlan,

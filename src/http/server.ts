@@ -209,6 +209,15 @@ export function requestIdentity(request: FastifyRequest): AuthIdentity | undefin
 }
 
 /**
+ * Records the verified caller of a request that a host plugin authenticated itself (the browser login's session
+ * cookie), so the event's handler sees it as `ctx.auth` and the logs name its subject. Call it from an `onRequest`
+ * hook; a credential the event's own auth verifies later takes its place.
+ */
+export function setRequestIdentity(request: FastifyRequest, identity: AuthIdentity): void {
+  identities.set(request, identity);
+}
+
+/**
  * Answers what Node's HTTP parser refused before any route saw it (headers too large, a client too slow) with a
  * problem document, then closes the connection as Node does.
  */

@@ -41,12 +41,53 @@ class ApiError extends Error {
   }
 }
 
+// ---- login ----------------------------------------------------------------------------------------------------
+
+/** The cookie through which the server hands this page its session's CSRF token (absent while login is off). */
+const CSRF_COOKIE = 'gantry_session_csrf';
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** True once the server said who is logged in: a 401 then means the session ended. */
+let loggedIn = false;
+
+function csrfToken() {
+  const prefix = `${CSRF_COOKIE}=`;
+  const entry = document.cookie.split('; ').find((cookie) => cookie.startsWith(prefix));
+  return entry ? decodeURIComponent(entry.slice(prefix.length)) : undefined;
+}
+
+/** The session ended (expired, or logged out in another tab): log in again and come back here. */
+function loginAgain() {
+  window.location.assign(`/auth/login?returnTo=${encodeURIComponent(window.location.pathname)}`);
+}
+
+async function showUser() {
+  const response = await fetch('/auth/session', { headers: { accept: 'application/json' } });
+  if (!response.ok) return; // login is off (404) or there is no session
+  const { subject } = await response.json();
+  loggedIn = true;
+  byId('user').textContent = subject;
+  byId('account').hidden = false;
+}
+
+async function logout() {
+  const token = csrfToken();
+  await fetch('/auth/logout', { method: 'POST', headers: token ? { 'x-csrf-token': token } : {} });
+  source?.close();
+  document.body.replaceChildren(
+    h('main', { class: 'signed-out' }, h('p', {}, 'You are signed out. '), h('a', { href: '/app/' }, 'Sign in again')),
+  );
+}
+
 async function api(method, url, body) {
+  const headers = body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json' };
+  const token = csrfToken();
+  if (token && UNSAFE.has(method)) headers['x-csrf-token'] = token;
   const response = await fetch(url, {
     method,
-    headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  if (response.status === 401 && loggedIn) loginAgain();
   if (response.status === 204) return null;
   const type = response.headers.get('content-type') ?? '';
   const data = type.includes('json') ? await response.json() : null;
@@ -398,11 +439,13 @@ byId('next').addEventListener('click', () => {
   loadList();
 });
 form.addEventListener('submit', save);
+byId('logout').addEventListener('click', logout);
 byId('cancel').addEventListener('click', resetForm);
 setInterval(() => {
   if (!document.hidden) refreshSide();
 }, SIDE_REFRESH_MS);
 
+showUser();
 loadList();
 refreshSide();
 connect();
