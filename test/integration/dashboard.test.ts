@@ -35,10 +35,20 @@ const parcels = service({ name: 'parcels', version: '1.4.0' })
     }),
   );
 
+const labelPrinted = defineStream('dashboard-labels.printed', t.Object({ labelId: t.String() }));
+
 const tracked: string[] = [];
-const tracking = service({ name: 'tracking', version: '2.0.0' }).on(parcelSent, {}, async (parcel) => {
-  tracked.push(parcel.parcelId);
-});
+// Labels fail while the printer is jammed: with one attempt each, a failure is dead-lettered at once.
+const printer = { jammed: false };
+const printed: string[] = [];
+const tracking = service({ name: 'tracking', version: '2.0.0' })
+  .on(parcelSent, {}, async (parcel) => {
+    tracked.push(parcel.parcelId);
+  })
+  .on(labelPrinted, { group: 'labels', maxAttempts: 1 }, async (label) => {
+    if (printer.jammed) throw new Error(`label printer jammed on ${label.labelId}`);
+    printed.push(label.labelId);
+  });
 
 describe('the dashboard in Chromium', () => {
   let app: TestHost;
@@ -96,9 +106,10 @@ describe('the dashboard in Chromium', () => {
     await page.locator('.service[data-service="parcels"]').waitFor();
     await expect.poll(() => page.locator('.service h3').allTextContents()).toEqual(['parcels 1.4.0', 'tracking 2.0.0']);
     expect(await page.locator('.service[data-service="parcels"]').textContent()).toContain('POST /parcels');
-    expect(await page.locator('.flow').first().textContent()).toBe(
+    expect(await page.locator('.flow').allTextContents()).toEqual([
+      '(outside) → dashboard-labels.printed → tracking (labels)',
       'parcels → dashboard-parcels.sent → tracking (tracking)',
-    );
+    ]);
     expect(await page.locator('#env').textContent()).toBe('test');
     await page.screenshot({ path: `${ARTIFACTS}dashboard-overview.png`, fullPage: true });
     expect(failedRequests).toEqual([]);
@@ -155,5 +166,35 @@ describe('the dashboard in Chromium', () => {
     await expect.poll(() => page.locator('#try-meta').textContent()).toContain('GET /parcels/abc');
     expect(await page.locator('#try-status').textContent()).toBe('200 OK');
     await page.screenshot({ path: `${ARTIFACTS}dashboard-try-it.png`, fullPage: true });
+  });
+
+  it('shows a dead letter with lag figures in the Streams panel and replays it until it is consumed', async () => {
+    const labelId = `l-${Date.now()}`;
+    printer.jammed = true;
+    await app.publish(labelPrinted, { labelId });
+    await page.getByRole('button', { name: 'Streams' }).click();
+    const card = page.locator('.dlq[data-stream="dashboard-labels.printed"]');
+    const deadLetters = async (): Promise<string | null> => {
+      await page.click('#streams-refresh');
+      return card.locator('.dlq-count').textContent({ timeout: 10_000 });
+    };
+    await expect.poll(deadLetters, { timeout: 30_000, interval: 500 }).toBe('1');
+    // The group took the message (lag 0) and gave up on it; the dead letter says why.
+    expect(await card.locator('li[data-group="labels"] .lag').textContent()).toBe('0');
+    expect(await card.locator('li[data-group="labels"]').textContent()).toContain('dead-lettered 1');
+    await card.locator('.dlq-letters td.reason').first().waitFor({ timeout: 10_000 });
+    expect(await card.locator('.dlq-letters td.reason').first().textContent()).toContain(
+      `label printer jammed on ${labelId}`,
+    );
+    expect(printed).not.toContain(labelId);
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-dead-letters.png`, fullPage: true });
+
+    printer.jammed = false;
+    await card.getByRole('button', { name: 'Replay' }).click();
+    await app.waitFor(() => printed.includes(labelId), 'the replayed label to be consumed', 30_000);
+    await expect.poll(() => card.locator('.dlq-result').textContent(), { timeout: 20_000 }).toBe('replayed 1');
+    await expect.poll(deadLetters, { timeout: 30_000, interval: 500 }).toBe('0');
+    expect(await card.getByRole('button', { name: 'Replay' }).isDisabled()).toBe(true);
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-replayed.png`, fullPage: true });
   });
 });

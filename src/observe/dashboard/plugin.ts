@@ -21,7 +21,9 @@ export interface DashboardOptions {
    * Decides who may see it, per request (every page and API call). Returning `false` refuses with a 404, so the
    * dashboard's existence is not disclosed; throwing answers with the error thrown (a guard such as
    * `requireRole('ops')` from `gantry/auth` fits as it is: it throws 401 or 403 and returns nothing to allow).
-   * Default: everyone.
+   * Default: everyone. The Streams panel's dead-letter view and its Replay button call the host's stream admin API
+   * (`/_gantry/streams`, guarded by `requireRole('ops')`) with the same browser credentials, so in prod
+   * `authorize: requireRole('ops')` gives the whole dashboard one rule.
    */
   authorize?: (
     request: FastifyRequest,
@@ -55,7 +57,8 @@ const HEARTBEAT_MS = 15_000;
 
 /**
  * The development dashboard at `/_gantry`: the running services and how streams connect them, a live log of event
- * runs (server-sent events), recent traces with a span waterfall, stream counters with lag and dead letters, request
+ * runs (server-sent events), recent traces with a span waterfall, stream counters with lag, each stream's dead letters
+ * (count, the first few with their reason, and a Replay button calling the stream admin API), request
  * charts over the last minutes, and a form to try any HTTP event from the OpenAPI document. Plain HTML, CSS and
  * JavaScript served from this folder: no CDN, no build step.
  *

@@ -294,6 +294,119 @@ async function loadStreams() {
       ),
     ),
   );
+  await loadDeadLetterQueues();
+}
+
+// The stream admin API sits at a fixed path whatever the dashboard's base; in prod it asks for the 'ops' role, and the
+// browser sends it the same credentials as to the dashboard's own routes.
+const STREAM_ADMIN = '/_gantry/streams';
+const LETTERS_SHOWN = 5;
+// The outcome of the last replay of each stream, kept across the redraw that follows it.
+const replayResults = new Map();
+
+async function adminJson(path, method = 'GET') {
+  const response = await fetch(`${STREAM_ADMIN}${path}`, { method, headers: { accept: 'application/json' } });
+  if (!response.ok) throw new Error(`${method} ${STREAM_ADMIN}${path}: ${response.status}`);
+  return response.json();
+}
+
+async function loadDeadLetterQueues() {
+  const target = $('dlq-streams');
+  let admin;
+  try {
+    admin = await adminJson('');
+  } catch (error) {
+    target.replaceChildren(el('p', { class: 'bad' }, `the stream admin API refused: ${error.message}`));
+    return;
+  }
+  const cards = await Promise.all(admin.streams.map((stream) => deadLetterCard(stream)));
+  target.replaceChildren(...cards);
+}
+
+/** One stream: its groups with lag, the dead letters waiting (the first few, with their reason) and a replay. */
+async function deadLetterCard(stream) {
+  const count = stream.deadLetters;
+  const letters =
+    count > 0
+      ? await adminJson(`/${encodeURIComponent(stream.stream)}/dead-letters?max=${LETTERS_SHOWN}`).catch(() => [])
+      : [];
+  const result = el('span', { class: 'dlq-result muted' }, replayResults.get(stream.stream) ?? '');
+  const replay = el('button', { type: 'button', class: 'dlq-replay', disabled: !(count > 0) }, 'Replay');
+  replay.addEventListener('click', async () => {
+    replay.disabled = true;
+    result.textContent = 'replaying…';
+    try {
+      const done = await adminJson(`/${encodeURIComponent(stream.stream)}/dead-letters/replay`, 'POST');
+      replayResults.set(
+        stream.stream,
+        `replayed ${done.replayed.length}${done.kept > 0 ? `, kept ${done.kept} undecodable` : ''}`,
+      );
+      await loadStreams();
+    } catch (error) {
+      result.textContent = error.message;
+      replay.disabled = false;
+    }
+  });
+  return el(
+    'div',
+    { class: 'dlq', 'data-stream': stream.stream },
+    el('h3', {}, el('span', { class: 'stream' }, stream.stream), ` published ${stream.published}`),
+    el(
+      'ul',
+      { class: 'dlq-groups' },
+      stream.groups.map((g) =>
+        el(
+          'li',
+          { 'data-group': g.group },
+          `${g.group}: lag `,
+          el('strong', { class: 'lag' }, g.lag ?? '?'),
+          `, delivered ${g.delivered}, acked ${g.acked}, dead-lettered ${g.deadLettered}`,
+        ),
+      ),
+    ),
+    el(
+      'p',
+      {},
+      'dead letters waiting: ',
+      el('strong', { class: count > 0 ? 'dlq-count bad' : 'dlq-count' }, count ?? '?'),
+      ' ',
+      replay,
+      ' ',
+      result,
+    ),
+    letters.length > 0
+      ? el(
+          'table',
+          { class: 'grid dlq-letters' },
+          el(
+            'thead',
+            {},
+            el(
+              'tr',
+              {},
+              el('th', {}, 'message'),
+              el('th', {}, 'group'),
+              el('th', {}, 'attempts'),
+              el('th', {}, 'reason'),
+            ),
+          ),
+          el(
+            'tbody',
+            {},
+            letters.map((letter) =>
+              el(
+                'tr',
+                {},
+                el('td', {}, letter.original?.id ?? '(undecodable)'),
+                el('td', {}, letter.group),
+                el('td', {}, letter.attempts),
+                el('td', { class: 'reason' }, letter.reason),
+              ),
+            ),
+          ),
+        )
+      : null,
+  );
 }
 loaders.streams = () => loadStreams().catch(report);
 $('streams-refresh').addEventListener('click', loaders.streams);
