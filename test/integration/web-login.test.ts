@@ -141,12 +141,11 @@ describe('logging in to the web app through a real OpenID provider, in headless 
       email: `m.${suffix}@example.com`,
     });
     expect(forged).toEqual({ status: 403, code: 'GANTRY_ERR_AUTH_CSRF' });
-    expect(await fetchFromPage(page, 'GET', `/customers?email=m.${suffix}`)).toEqual({ status: 200 });
-    const list = await page.evaluate(
-      async (q) => (await (await fetch(`/customers?email=${q}`)).json()).total,
-      `m.${suffix}`,
-    );
-    expect(list).toBe(0);
+    const total = await page.evaluate(async (q) => {
+      const response = await fetch(`/customers?email=${q}`);
+      return ((await response.json()) as { total: number }).total;
+    }, `m.${suffix}`);
+    expect(total).toBe(0);
 
     // Logout ends the session: the API answers 401 again, and the app sends the browser back to the provider.
     await page.locator('#logout').click();
