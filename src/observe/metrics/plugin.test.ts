@@ -1,4 +1,5 @@
 import { defineStream, notFound, service, t } from 'gantry';
+import { generateApiKey } from 'gantry/auth';
 import { metricsPlugin } from 'gantry/observe';
 import { startTestHost, type TestHost, testContext } from 'gantry/testing';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
@@ -201,5 +202,232 @@ describe('ctx.metrics types', () => {
     histogram.observe(0.2, { route: '/x' });
     // @ts-expect-error: observe takes the value first
     histogram.observe({ route: '/x' }, 0.2);
+  });
+});
+
+/** A sample value or bound as Go's ParseFloat reads it. */
+function floatOf(raw: string): number {
+  const special = raw.toLowerCase().replace(/inity$/, '');
+  if (special === 'nan') return Number.NaN;
+  if (special === 'inf' || special === '+inf') return Number.POSITIVE_INFINITY;
+  if (special === '-inf') return Number.NEGATIVE_INFINITY;
+  return Number(raw);
+}
+
+/**
+ * Parses Prometheus text exposition (format 0.0.4) strictly: every sample belongs to a family declared by `# TYPE`
+ * before it, samples of a family are contiguous, names, labels, escapes and values are well formed, no series
+ * repeats, and each histogram's buckets are cumulative and end at `+Inf` equal to its `_count`.
+ */
+function parseStrict(text: string): Sample[] {
+  if (!text.endsWith('\n')) throw new Error('exposition must end with a newline');
+  const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+  const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\["\\n])*)"(,|$)/y;
+  // Go's ParseFloat, which Prometheus uses: special values in any case (prom-client writes `Nan`).
+  const VALUE = /^(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?inf(?:inity)?|nan)$/i;
+  const SUFFIXES: Record<string, string[]> = {
+    counter: [''],
+    gauge: [''],
+    untyped: [''],
+    histogram: ['_bucket', '_sum', '_count'],
+    summary: ['', '_sum', '_count'],
+  };
+  const types = new Map<string, string>();
+  const finished = new Set<string>();
+  const seen = new Set<string>();
+  const samples: Sample[] = [];
+  let current: string | undefined;
+  for (const line of text.slice(0, -1).split('\n')) {
+    if (line.startsWith('#')) {
+      const meta = /^# (HELP|TYPE) (\S+) ?(.*)$/.exec(line);
+      if (!meta) continue; // a plain comment
+      const [, keyword, name, rest] = meta as unknown as [string, string, string, string];
+      if (!NAME.test(name)) throw new Error(`bad metric name in: ${line}`);
+      if (keyword === 'TYPE') {
+        if (types.has(name)) throw new Error(`second TYPE for ${name}`);
+        if (!(rest in SUFFIXES)) throw new Error(`unknown type in: ${line}`);
+        types.set(name, rest);
+      }
+      continue;
+    }
+    if (line.trim() === '') continue; // the format ignores empty lines (prom-client puts one between families)
+    const match = /^([^{\s]+)(?:\{(.*)\})? (\S+)(?: (-?\d+))?$/.exec(line);
+    if (!match) throw new Error(`unparsable sample: ${line}`);
+    const [, name, labelText = '', raw] = match as unknown as [string, string, string | undefined, string];
+    if (!NAME.test(name)) throw new Error(`bad metric name: ${line}`);
+    if (!VALUE.test(raw)) throw new Error(`bad value: ${line}`);
+    const labels: Record<string, string> = {};
+    LABEL.lastIndex = 0;
+    while (LABEL.lastIndex < labelText.length) {
+      const start = LABEL.lastIndex;
+      const pair = LABEL.exec(labelText);
+      if (!pair || pair.index !== start) throw new Error(`bad labels: ${line}`);
+      const [, key, escaped] = pair as unknown as [string, string, string];
+      if (key in labels) throw new Error(`label ${key} twice: ${line}`);
+      labels[key] = escaped.replace(/\\(["\\n])/g, (_m, c: string) => (c === 'n' ? '\n' : c));
+    }
+    const family = [...types.keys()].find((f) => (SUFFIXES[types.get(f) as string] ?? []).some((s) => f + s === name));
+    if (family === undefined) throw new Error(`sample of an undeclared family: ${line}`);
+    if (family !== current) {
+      if (finished.has(family)) throw new Error(`samples of ${family} are not contiguous`);
+      if (current !== undefined) finished.add(current);
+      current = family;
+    }
+    const key = `${name}{${Object.entries(labels)
+      .sort()
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',')}}`;
+    if (seen.has(key)) throw new Error(`series twice: ${key}`);
+    seen.add(key);
+    samples.push({ name, labels, value: floatOf(raw) });
+  }
+  for (const [family, type] of types) {
+    if (type !== 'histogram') continue;
+    const series = new Map<string, Sample[]>();
+    for (const sample of samples.filter((s) => s.name === `${family}_bucket`)) {
+      const { le, ...rest } = sample.labels;
+      if (le === undefined) throw new Error(`${family}_bucket without le`);
+      const id = JSON.stringify(rest);
+      series.set(id, [...(series.get(id) ?? []), sample]);
+    }
+    for (const [id, buckets] of series) {
+      const bounds = buckets.map((b) => floatOf(b.labels.le as string));
+      if (bounds.at(-1) !== Number.POSITIVE_INFINITY) throw new Error(`${family}${id}: no +Inf bucket`);
+      for (let i = 1; i < buckets.length; i++) {
+        if ((bounds[i] as number) <= (bounds[i - 1] as number)) throw new Error(`${family}${id}: le out of order`);
+        if ((buckets[i] as Sample).value < (buckets[i - 1] as Sample).value) {
+          throw new Error(`${family}${id}: buckets not cumulative`);
+        }
+      }
+      const count = samples.find((s) => s.name === `${family}_count` && JSON.stringify(s.labels) === id);
+      if (count?.value !== buckets.at(-1)?.value) throw new Error(`${family}${id}: +Inf bucket is not _count`);
+    }
+  }
+  return samples;
+}
+
+describe('the strict exposition parser', () => {
+  it('refuses what Prometheus would refuse', () => {
+    const ok = '# TYPE a_total counter\na_total{x="1"} 2\n';
+    expect(parseStrict(ok)).toEqual([{ name: 'a_total', labels: { x: '1' }, value: 2 }]);
+    expect(() => parseStrict('a_total 1\n')).toThrow(/undeclared/);
+    expect(() => parseStrict('# TYPE a_total counter\na_total{x="1} 2\n')).toThrow(/bad labels|unparsable/);
+    expect(() => parseStrict('# TYPE a_total counter\na_total 1,5\n')).toThrow(/bad value/);
+    expect(() => parseStrict('# TYPE a_total counter\na_total 1\na_total 2\n')).toThrow(/series twice/);
+    expect(() => parseStrict(ok.trimEnd())).toThrow(/newline/);
+    const histogram = '# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 3\nh_count 1\n';
+    expect(() => parseStrict(histogram)).toThrow(/cumulative/);
+  });
+});
+
+const entryBooked = defineStream('metrics-ledger.booked', t.Object({ id: t.String() }));
+const ledger = service({ name: 'ledger', version: '1.0.0' })
+  .emits(entryBooked)
+  .get(
+    '/entries/:id',
+    { params: t.Object({ id: t.String() }), response: t.Object({ id: t.String() }) },
+    async ({ params }) => {
+      if (params.id.startsWith('missing')) throw notFound('no such entry');
+      return { id: params.id };
+    },
+  )
+  .post('/entries', { body: t.Object({ id: t.String() }), response: { 201: null } }, async ({ body }, ctx) => {
+    await ctx.emit(entryBooked, body);
+    return undefined;
+  });
+const audited: string[] = [];
+const audit = service({ name: 'audit', version: '1.0.0' }).on(entryBooked, { concurrency: 4 }, async (entry) => {
+  audited.push(entry.id);
+});
+
+describe('/metrics after a scripted load', () => {
+  it('is valid exposition whose counters equal the requests and messages sent', async () => {
+    const app = await startTestHost({ services: [ledger, audit], plugins: [metricsPlugin()] });
+    try {
+      const found = 40;
+      const missing = 7;
+      const booked = 15;
+      const statuses = await Promise.all([
+        ...Array.from({ length: found }, (_, i) => app.request('GET', `/entries/e${i}`)),
+        ...Array.from({ length: missing }, (_, i) => app.request('GET', `/entries/missing${i}`)),
+        ...Array.from({ length: booked }, (_, i) => app.request('POST', '/entries', { id: `b${i}` })),
+      ]).then((responses) => responses.map((r) => r.status));
+      expect(statuses.filter((s) => s === 200)).toHaveLength(found);
+      expect(statuses.filter((s) => s === 404)).toHaveLength(missing);
+      expect(statuses.filter((s) => s === 201)).toHaveLength(booked);
+      await app.waitFor(() => audited.length === booked, 'every booking audited', 15_000);
+      await app.waitFor(() => app.host.counters.of(entryBooked.name, 'audit').acked === booked, 'every ack', 15_000);
+
+      const res = await app.request('GET', '/metrics');
+      expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toContain('text/plain; version=0.0.4');
+      const samples = parseStrict(res.text);
+      const get = { method: 'GET', route: '/entries/:id' };
+      expect(value(samples, 'gantry_http_request_duration_seconds_count', { ...get, status: '200' })).toBe(found);
+      expect(value(samples, 'gantry_http_request_duration_seconds_count', { ...get, status: '404' })).toBe(missing);
+      const post = { method: 'POST', route: '/entries', status: '201' };
+      expect(value(samples, 'gantry_http_request_duration_seconds_count', post)).toBe(booked);
+      const lookup = { kind: 'http', service: 'ledger', event: 'GET /entries/:id' };
+      expect(value(samples, 'gantry_events_started_total', lookup)).toBe(found + missing);
+      expect(value(samples, 'gantry_events_succeeded_total', lookup)).toBe(found);
+      expect(value(samples, 'gantry_events_failed_total', lookup)).toBe(missing);
+      const stream = { stream: entryBooked.name };
+      expect(value(samples, 'gantry_stream_published_total', stream)).toBe(booked);
+      const group = { ...stream, group: 'audit' };
+      expect(value(samples, 'gantry_stream_delivered_total', group)).toBe(booked);
+      expect(value(samples, 'gantry_stream_acked_total', group)).toBe(booked);
+      expect(value(samples, 'gantry_stream_dead_lettered_total', group)).toBe(0);
+      expect(value(samples, 'gantry_stream_lag', group)).toBe(0);
+      expect(value(samples, 'gantry_events_succeeded_total', { kind: 'consumer', service: 'audit' })).toBe(booked);
+    } finally {
+      await app.stop();
+    }
+  });
+});
+
+describe('who may scrape /metrics', () => {
+  const open = service({ name: 'open', version: '1.0.0' }).get('/ping', { auth: 'public' }, async () => undefined);
+
+  it('is open in dev', async () => {
+    const dev = await startTestHost({ env: 'dev', services: [open], plugins: [metricsPlugin()] });
+    try {
+      const res = await dev.request('GET', '/metrics');
+      expect(res.status).toBe(200);
+      expect(parseStrict(res.text).length).toBeGreaterThan(0);
+    } finally {
+      await dev.stop();
+    }
+  });
+
+  it('requires the ops role in prod', async () => {
+    const ops = generateApiKey();
+    const clerk = generateApiKey();
+    const prod = await startTestHost({
+      env: 'prod',
+      services: [open],
+      plugins: [metricsPlugin()],
+      config: {
+        host: {
+          allowEmbedded: true,
+          auth: {
+            apiKeys: [
+              { id: 'ops', hash: ops.hash, roles: ['ops'] },
+              { id: 'clerk', hash: clerk.hash },
+            ],
+          },
+        },
+      },
+    });
+    try {
+      const anonymous = await prod.request('GET', '/metrics');
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.text).not.toContain('gantry_');
+      expect((await prod.request('GET', '/metrics', undefined, { 'x-api-key': clerk.key })).status).toBe(403);
+      const scrape = await prod.request('GET', '/metrics', undefined, { 'x-api-key': ops.key });
+      expect(scrape.status).toBe(200);
+      expect(parseStrict(scrape.text).some((s) => s.name === 'gantry_http_request_duration_seconds_count')).toBe(true);
+    } finally {
+      await prod.stop();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { requireRole } from '../../auth/guard.ts';
 import type { EventRun } from '../../host/hooks.ts';
 import type { HostInfo } from '../../host/info.ts';
 import type { HostPlugin, HostPluginApi } from '../../host/plugin.ts';
@@ -10,6 +11,11 @@ import { CustomMetrics } from './custom.ts';
 export interface MetricsOptions {
   /** Where Prometheus scrapes; default `/metrics`. */
   path?: string;
+  /**
+   * The role a scrape must hold in prod (or with `GANTRY_ADMIN_PROTECT=true`), checked by `requireRole`; default
+   * `ops`. Elsewhere `/metrics` is open.
+   */
+  role?: string;
   /** Process and event-loop metrics (prom-client's defaults) in the same registry; default true. */
   defaultMetrics?: boolean;
   /** Bucket bounds of the HTTP and event duration histograms, in seconds. */
@@ -42,7 +48,8 @@ interface EventSeries {
 /**
  * Serves Prometheus metrics of the host at `/metrics`: HTTP request durations by route template and status, runs of
  * every event, stream counters and lag read at scrape time, process metrics, and the custom metrics handlers record
- * through `ctx.metrics`. Label values come from definitions (routes, events, streams), never from requests.
+ * through `ctx.metrics`. Label values come from definitions (routes, events, streams), never from requests. In prod
+ * a scrape must present a credential holding the `ops` role (see `role`).
  *
  * @example
  * const metrics = metricsPlugin();
@@ -68,7 +75,7 @@ export function metricsPlugin(options: MetricsOptions = {}): MetricsPlugin {
       api.metrics((service) => custom.forService(service));
       const path = options.path ?? '/metrics';
       api.routes((app) => {
-        app.get(path, async (_request, reply) => {
+        app.get(path, { onRequest: requireRole(options.role ?? 'ops') }, async (_request, reply) => {
           const text = await registry.metrics();
           return reply.type(registry.contentType).send(text);
         });
