@@ -1,4 +1,4 @@
-import { type DestinationStream, type Logger as PinoLogger, pino } from 'pino';
+import { type DestinationStream, type Logger as PinoLogger, pino, symbols } from 'pino';
 import type { GantryEnv } from '../config/env.ts';
 
 /** The structured logger handed to every handler: pino, bound to service, event and tracking ids. */
@@ -53,18 +53,47 @@ export function createLogger(options: LoggerOptions): Logger {
   const redact = { paths: [...REDACTED_PATHS, ...(options.redact ?? [])], censor: '[secret]' };
   const base = { env: options.env };
   const hooks = scrubber(options.scrub);
-  if (options.destination) return pino({ level, redact, base, ...hooks }, options.destination);
+  if (options.destination) return skipPrimitives(pino({ level, redact, base, ...hooks }, options.destination));
   const pretty = options.pretty ?? (options.env === 'dev' && process.stdout.isTTY === true);
   if (pretty) {
-    return pino({
-      level,
-      redact,
-      base,
-      ...hooks,
-      transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname,env' } },
-    });
+    return skipPrimitives(
+      pino({
+        level,
+        redact,
+        base,
+        ...hooks,
+        transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname,env' } },
+      }),
+    );
   }
-  return pino({ level, redact, base, ...hooks });
+  return skipPrimitives(pino({ level, redact, base, ...hooks }));
+}
+
+type Stringifier = (value: unknown, ...rest: unknown[]) => string | undefined;
+
+/**
+ * Lets strings, numbers and booleans skip the redaction of paths that start with a wildcard (`*.password`).
+ *
+ * pino runs every field of every line and of every child's bindings through that redactor, whatever its type; for a
+ * primitive it cannot censor anything (a path needs an object to walk into) but still walks each path: about 3 µs of
+ * each request's 2 lines and 6 bindings, the largest cost of the HTTP path. Objects still go through it unchanged, and
+ * top-level paths (`password`) have their own stringifier, which this leaves alone. Children share the parent's
+ * table, so patching the root covers them.
+ */
+function skipPrimitives(logger: Logger): Logger {
+  const table = (logger as unknown as Record<symbol, Record<symbol, Stringifier | undefined> | undefined>)[
+    symbols.stringifiersSym
+  ];
+  const wildcard = table?.[symbols.wildcardFirstSym];
+  if (table === undefined || wildcard === undefined) return logger;
+  table[symbols.wildcardFirstSym] = (value, ...rest) => {
+    const type = typeof value;
+    // What the redactor returns for these: its serializer's output, JSON.stringify of the value.
+    return type === 'string' || type === 'number' || type === 'boolean'
+      ? JSON.stringify(value)
+      : wildcard(value, ...rest);
+  };
+  return logger;
 }
 
 /** A pino hook replacing secret values in each written line (as JSON-escaped text, as they appear in it). */
