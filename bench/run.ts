@@ -1,7 +1,8 @@
 // `npm run bench`: every benchmark against its baseline in the same run, printed as ratios.
 //   BENCH_SECONDS   length of each HTTP measurement (default 10)
 //   BENCH_MESSAGES  messages per bus run (default 20000)
-//   BENCH_ONLY      comma-separated parts to run: http, redis, nats, amqp, postgres, kafka, jobs, rpc (default all but kafka)
+//   BENCH_ONLY      comma-separated parts to run: http, observe, redis, nats, amqp, postgres, kafka, jobs, rpc
+//                   (default all but kafka)
 //   KAFKA_URL       adds the Kafka adapter against this broker
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { benchAmqp } from './bus-amqp.ts';
@@ -12,14 +13,15 @@ import { benchRedis } from './bus-redis.ts';
 import type { BusBenchRow } from './bus-types.ts';
 import { benchHttp } from './http.ts';
 import { benchJobs } from './jobs.ts';
+import { benchObserve, printObserve } from './observe.ts';
 import { benchRpc } from './rpc.ts';
 
 const durationSec = Number(process.env.BENCH_SECONDS ?? 10);
 const messages = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const only = new Set(
-  (process.env.BENCH_ONLY ?? `http,redis,nats,amqp,postgres,jobs,rpc${process.env.KAFKA_URL ? ',kafka' : ''}`).split(
-    ',',
-  ),
+  (
+    process.env.BENCH_ONLY ?? `http,observe,redis,nats,amqp,postgres,jobs,rpc${process.env.KAFKA_URL ? ',kafka' : ''}`
+  ).split(','),
 );
 const results: Record<string, unknown> = { at: new Date().toISOString(), node: process.version };
 
@@ -39,6 +41,13 @@ if (only.has('http')) {
       );
     }
   }
+}
+
+if (only.has('observe')) {
+  // Metrics and tracing on against off, the servers measured in turn in the same run.
+  const observe = await benchObserve({ durationSec });
+  results.observe = observe;
+  printObserve(observe);
 }
 
 const buses: [string, () => Promise<BusBenchRow[]>][] = [
