@@ -129,6 +129,22 @@ export const HostConfigSchema = Type.Object({
       /** Allow cookies and `Authorization` on cross-origin requests (never with `*`). */
       credentials: Type.Boolean({ default: false, 'x-gantry-env': 'GANTRY_CORS_CREDENTIALS' }),
       maxAgeSeconds: Type.Integer({ minimum: 0, default: 600, 'x-gantry-env': 'GANTRY_CORS_MAX_AGE_SECONDS' }),
+      /**
+       * Policies of single services by name, applied to their routes instead of the host's and winning over the
+       * service's own `cors`; JSON in `GANTRY_CORS_SERVICES` (`{"orders":{"origins":"https://shop.example.com"}}`).
+       */
+      services: Type.Record(
+        Type.String(),
+        Type.Object({
+          /** `*`, or origins separated by commas. Unset: any in dev, none elsewhere. */
+          origins: Type.Optional(Type.String()),
+          /** Default false. (Defaults are not applied inside records: the host fills these in.) */
+          credentials: Type.Optional(Type.Boolean()),
+          /** Default 600. */
+          maxAgeSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+        }),
+        { default: {}, 'x-gantry-env': 'GANTRY_CORS_SERVICES' },
+      ),
     },
     { default: {} },
   ),

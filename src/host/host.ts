@@ -22,7 +22,7 @@ import { secretValues } from '../config/secrets.ts';
 import { GantryError, toGantryError } from '../errors/gantry-error.ts';
 import { type AsyncApiDocument, buildAsyncApi } from '../http/asyncapi.ts';
 import { registerDocsUi } from '../http/docs.ts';
-import { type EdgeOptions, openRateLimitRedis } from '../http/edges.ts';
+import { type EdgeOptions, openRateLimitRedis, serviceCorsRoutes } from '../http/edges.ts';
 import { buildOpenApi, type OpenApiDocument, type OpenApiSecurity } from '../http/openapi.ts';
 import { answerStatus, createHttpServer, type HttpRoute } from '../http/server.ts';
 import { openServiceJobs, type ServiceJobs } from '../jobs/runtime.ts';
@@ -383,7 +383,7 @@ export class Host {
     if (redisUrl) this.rateLimitRedis = await openRateLimitRedis(redisUrl);
     return {
       env: this.env,
-      cors: host.cors,
+      cors: { ...host.cors, services: serviceCorsRoutes(this.services, host.cors.services) },
       securityHeaders: host.securityHeaders,
       rateLimit: {
         max: host.rateLimit.max,

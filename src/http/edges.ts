@@ -1,11 +1,14 @@
+import type { FastifyCorsOptions } from '@fastify/cors';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify';
+import FindMyWay, { type HTTPVersion } from 'find-my-way';
 import helmet, { type HelmetOptions } from 'helmet';
 import type { GantryEnv } from '../config/env.ts';
 import { loadClient } from '../db/load-client.ts';
 import { GantryError } from '../errors/gantry-error.ts';
 import type { EventRateLimit } from '../service/http-event.ts';
+import type { AnyService } from '../service/service.ts';
 import { jsonDepth } from './json-depth.ts';
 
 /** A store for rate-limit counters shared by every instance (an ioredis client). */
@@ -14,11 +17,9 @@ export type RateLimitRedis = NonNullable<Parameters<typeof rateLimit>[1]['redis'
 /** The protections at the edge of the HTTP server: who may call from a browser, headers, rates and sizes. */
 export interface EdgeOptions {
   env: GantryEnv;
-  cors: {
-    /** `*`, origins separated by commas, or unset: any origin in dev, none elsewhere. */
-    origins?: string | undefined;
-    credentials: boolean;
-    maxAgeSeconds: number;
+  cors: CorsPolicy & {
+    /** Services with a policy of their own, applied to their routes; every other route gets the host's. */
+    services?: readonly ServiceCorsRoutes[];
   };
   /** Add helmet's security headers to every answer. */
   securityHeaders: boolean;
@@ -45,6 +46,21 @@ export interface EdgeOptions {
   };
   /** Proxies trusted for `X-Forwarded-For`: `true`, a hop count, or addresses and CIDRs separated by commas. */
   trustProxy?: string | undefined;
+}
+
+/** Who may call from a browser on another origin. */
+export interface CorsPolicy {
+  /** `*`, origins separated by commas, or unset: any origin in dev, none elsewhere. */
+  origins?: string | undefined;
+  credentials: boolean;
+  maxAgeSeconds: number;
+}
+
+/** A service's own CORS policy and the routes it covers (`GET /orders/:id`, in Fastify's path syntax). */
+export interface ServiceCorsRoutes {
+  service: string;
+  policy: CorsPolicy;
+  routes: readonly { method: string; path: string }[];
 }
 
 /**
@@ -155,13 +171,7 @@ export async function registerEdges(app: FastifyInstance, options: EdgeOptions):
     parseJson(request, text, done);
   });
 
-  await app.register(cors, {
-    origin: corsOrigin(options.env, options.cors.origins, options.cors.credentials),
-    credentials: options.cors.credentials,
-    maxAge: options.cors.maxAgeSeconds,
-    exposedHeaders: EXPOSED_HEADERS,
-    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-  });
+  await registerCors(app, options.env, options.cors);
 
   if (options.securityHeaders) {
     const events = helmetHeaders(EVENT_HELMET);
@@ -190,6 +200,86 @@ export async function registerEdges(app: FastifyInstance, options: EdgeOptions):
         { status: context.statusCode },
       ),
   });
+}
+
+/**
+ * CORS for the host's routes and, where services have policies of their own, for theirs. Without any service policy
+ * it is the plain `@fastify/cors` registration (nothing per request). With some, a router of those services' routes
+ * picks the policy of each request: by its method and path, or for a preflight by the method it announces in
+ * `Access-Control-Request-Method` (a preflight reaches the catch-all OPTIONS route, not the service's).
+ */
+async function registerCors(
+  app: FastifyInstance,
+  env: GantryEnv,
+  host: CorsPolicy & { services?: readonly ServiceCorsRoutes[] },
+): Promise<void> {
+  const hostOptions = corsOptions(env, host, 'host.cors (GANTRY_CORS_ORIGINS)');
+  const services = host.services ?? [];
+  if (services.length === 0) {
+    await app.register(cors, hostOptions);
+    return;
+  }
+  const router = FindMyWay<HTTPVersion.V1>({ ignoreTrailingSlash: true, maxParamLength: 500 });
+  for (const { service, policy, routes } of services) {
+    const options = corsOptions(env, policy, `the CORS policy of service '${service}'`);
+    for (const route of routes) router.on(route.method as 'GET', route.path, () => undefined, options);
+  }
+  const policyOf = (request: FastifyRequest): FastifyCorsOptions => {
+    const announced = request.headers['access-control-request-method'];
+    let method =
+      request.method === 'OPTIONS' && typeof announced === 'string' ? announced.toUpperCase() : request.method;
+    if (method === 'HEAD') method = 'GET';
+    if (!CORS_METHODS.includes(method)) return hostOptions;
+    const found = router.find(method as 'GET', request.url.split('?')[0] ?? '/');
+    return (found?.store as FastifyCorsOptions | undefined) ?? hostOptions;
+  };
+  await app.register(cors, { delegator: (request, callback) => callback(null, policyOf(request)) });
+}
+
+const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+/**
+ * The services that have a CORS policy of their own, with their HTTP routes: the host config's policy for the service
+ * (`host.cors.services.<name>`) if there is one, else the one the service declares (`service({ cors })`).
+ */
+export function serviceCorsRoutes(
+  services: readonly AnyService[],
+  configured: Readonly<Record<string, { origins?: string; credentials?: boolean; maxAgeSeconds?: number }>>,
+): ServiceCorsRoutes[] {
+  const result: ServiceCorsRoutes[] = [];
+  for (const svc of services) {
+    const declared = svc.cors;
+    const fromConfig = configured[svc.info.name];
+    const policy: CorsPolicy | undefined = fromConfig
+      ? {
+          origins: fromConfig.origins,
+          credentials: fromConfig.credentials ?? false,
+          maxAgeSeconds: fromConfig.maxAgeSeconds ?? 600,
+        }
+      : declared
+        ? {
+            origins: typeof declared.origins === 'string' ? declared.origins : declared.origins?.join(','),
+            credentials: declared.credentials ?? false,
+            maxAgeSeconds: declared.maxAgeSeconds ?? 600,
+          }
+        : undefined;
+    if (!policy) continue;
+    const routes = svc.events.flatMap((event) =>
+      event.kind === 'http' ? [{ method: event.method, path: event.path }] : [],
+    );
+    result.push({ service: svc.info.name, policy, routes });
+  }
+  return result;
+}
+
+function corsOptions(env: GantryEnv, policy: CorsPolicy, where: string): FastifyCorsOptions {
+  return {
+    origin: corsOrigin(env, policy.origins, policy.credentials, where),
+    credentials: policy.credentials,
+    maxAge: policy.maxAgeSeconds,
+    exposedHeaders: EXPOSED_HEADERS,
+    methods: CORS_METHODS,
+  };
 }
 
 /**
@@ -234,13 +324,14 @@ export function corsOrigin(
   env: GantryEnv,
   origins: string | undefined,
   credentials: boolean,
+  where = 'host.cors (GANTRY_CORS_ORIGINS)',
 ): boolean | string | string[] {
   if (origins === undefined || origins.trim() === '') return env === 'dev';
   if (origins.trim() === '*') {
     if (credentials) {
       throw new GantryError(
         'GANTRY_ERR_CONFIG_INVALID',
-        "host.cors: credentials cannot be allowed for any origin ('*'); list the origins in GANTRY_CORS_ORIGINS",
+        `${where}: credentials cannot be allowed for any origin ('*'); list the origins`,
       );
     }
     return '*';

@@ -24,6 +24,27 @@ export interface ServiceOptions<Settings extends TSchema | undefined, Drivers ex
   drivers?: Drivers;
   /** Deployment groups: a host can start only the services of a group. */
   groups?: string[];
+  /**
+   * The service's own CORS policy, applied to its routes instead of the host's (`host.cors`). The host config
+   * `host.cors.services.<name>` (`GANTRY_CORS_SERVICES`) wins over it, so each deployment can name its origins.
+   */
+  cors?: ServiceCors;
+}
+
+/**
+ * Which browser origins may call a service's routes. Unset `origins` means what it means for the host: any origin in
+ * dev, none elsewhere, so a policy without origins stays closed in prod.
+ *
+ * @example
+ * service({ name: 'orders', version: '1.0.0', cors: { origins: ['https://shop.example.com'], credentials: true } })
+ */
+export interface ServiceCors {
+  /** `*`, or the exact origins allowed (`https://shop.example.com`); a string may list them separated by commas. */
+  origins?: string | readonly string[];
+  /** Allow cookies and `Authorization` on cross-origin requests (never with `*`); default false. */
+  credentials?: boolean;
+  /** How long browsers may cache a preflight answer, in seconds; default 600. */
+  maxAgeSeconds?: number;
 }
 
 /** What a stream consumer's context adds: the message being handled. */
@@ -188,6 +209,8 @@ export class Service<
   readonly settingsSchema: Settings;
   readonly drivers: Drivers;
   readonly groups: readonly string[];
+  /** The service's own CORS policy, or undefined to use the host's. */
+  readonly cors: ServiceCors | undefined;
   readonly events: EventDef[] = [];
   readonly emitted = new Map<string, StreamDef>();
   /** The tasks this service runs (`task`), the schedules it fires (`cron`) and where it keeps their jobs (`jobs`). */
@@ -217,6 +240,7 @@ export class Service<
     this.settingsSchema = options.settings as Settings;
     this.drivers = (options.drivers ?? {}) as Drivers;
     this.groups = options.groups ?? [];
+    this.cors = options.cors;
   }
 
   /** Answers `GET path`. */
