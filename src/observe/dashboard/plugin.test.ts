@@ -1,5 +1,5 @@
 import { defineStream, GantryError, service, t } from 'gantry';
-import { requireRole } from 'gantry/auth';
+import { generateApiKey, requireRole } from 'gantry/auth';
 import { type DashboardOptions, dashboardPlugin, observability, tracingPlugin } from 'gantry/observe';
 import { startTestHost, type TestHost } from 'gantry/testing';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
@@ -179,6 +179,46 @@ describe('dashboard access', () => {
       expect((await thrown.request('GET', '/_gantry/api/log', undefined, { 'x-admin': 'yes' })).status).toBe(200);
     } finally {
       await thrown.stop();
+    }
+  });
+
+  it('in prod, lets the same credential through to its own API and to the stream admin API its Replay calls', async () => {
+    const ops = generateApiKey();
+    const clerk = generateApiKey();
+    const prod = await startTestHost({
+      env: 'prod',
+      services: [
+        service({ name: 'quiet', version: '1.0.0' }).get('/q', { auth: 'public' }, async () => undefined),
+        archive,
+      ],
+      plugins: [dashboardPlugin({ enabled: true, authorize: requireRole('ops') })],
+      config: {
+        host: {
+          allowEmbedded: true,
+          auth: {
+            apiKeys: [
+              { id: 'ops', hash: ops.hash, roles: ['ops'] },
+              { id: 'clerk', hash: clerk.hash },
+            ],
+          },
+        },
+      },
+    });
+    try {
+      const paths: [string, string][] = [
+        ['GET', '/_gantry/api/streams'],
+        ['GET', '/_gantry/streams'],
+        ['POST', `/_gantry/streams/${noteTaken.name}/dead-letters/replay?max=1`],
+      ];
+      for (const [method, path] of paths) {
+        expect((await prod.request(method, path)).status, `${method} ${path} anonymous`).toBe(401);
+        const asClerk = await prod.request(method, path, undefined, { 'x-api-key': clerk.key });
+        expect(asClerk.status, `${method} ${path} without the role`).toBe(403);
+        const asOps = await prod.request(method, path, undefined, { 'x-api-key': ops.key });
+        expect(asOps.status, `${method} ${path} as ops: ${asOps.text}`).toBe(200);
+      }
+    } finally {
+      await prod.stop();
     }
   });
 
