@@ -29,4 +29,38 @@ describe('the wire codec', () => {
     expect(decoded.ok).toBe(false);
     if (!decoded.ok) expect(decoded.error).toBe('missing CloudEvents attribute(s): ce-source, ce-type, ce-time');
   });
+
+  it('counts an empty attribute as missing and keeps only the optional attributes present', () => {
+    const headers = {
+      'ce-specversion': '1.0',
+      'ce-id': '',
+      'ce-source': 'x@1.0.0',
+      'ce-type': 's.t',
+      'ce-time': '2026-01-01T00:00:00.000Z',
+    };
+    const missing = decodeMessage(headers, '1');
+    expect(missing.ok).toBe(false);
+    if (!missing.ok) expect(missing.error).toBe('missing CloudEvents attribute(s): ce-id');
+    const decoded = decodeMessage({ ...headers, 'ce-id': 'm-1', 'ce-requestid': 'r-9' }, '{"a":1}');
+    expect(decoded).toEqual({
+      ok: true,
+      envelope: {
+        specversion: '1.0',
+        id: 'm-1',
+        source: 'x@1.0.0',
+        type: 's.t',
+        time: '2026-01-01T00:00:00.000Z',
+        datacontenttype: 'application/json',
+        data: { a: 1 },
+        requestid: 'r-9',
+      },
+    });
+  });
+
+  it('refuses another CloudEvents version', () => {
+    const wire = encodeMessage(createEnvelope({ stream: 's.t', data: 1, source: 'x@1.0.0' }));
+    const decoded = decodeMessage({ ...wire.headers, 'ce-specversion': '0.3' }, wire.body);
+    expect(decoded.ok).toBe(false);
+    if (!decoded.ok) expect(decoded.error).toBe("unsupported ce-specversion '0.3'");
+  });
 });
