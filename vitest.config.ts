@@ -24,6 +24,8 @@ export default defineConfig({
           include: ['src/**/*.test.ts', 'examples/**/*.test.ts', 'test/unit/**/*.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
+          // Some start real processes on a loaded CI machine; see the integration project.
+          retry: process.env.CI ? 1 : 0,
         },
       },
       {

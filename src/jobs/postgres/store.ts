@@ -215,11 +215,11 @@ export class PostgresJobStore implements JobStore {
     if (filter.task !== undefined) where.push(sql`task = ${filter.task}`);
     if (filter.state !== undefined) where.push(sql`state = ${filter.state}`);
     if (filter.before !== undefined && isUuid(filter.before)) {
-      where.push(sql`(created_at, id) < (select created_at, id from ${this.s}.jobs where id = ${filter.before}::uuid)`);
+      where.push(sql`seq < (select seq from ${this.s}.jobs where id = ${filter.before}::uuid)`);
     }
     const { rows } = await this.db.execute<JobRow>(
       sql`select * from ${this.s}.jobs where ${sql.join(where, sql` and `)}
-          order by created_at desc, id desc limit ${limit}`,
+          order by seq desc limit ${limit}`,
     );
     return rows.map(jobRecord);
   }
