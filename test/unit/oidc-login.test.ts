@@ -2,6 +2,7 @@ import { type HostPlugin, service, t } from 'gantry';
 import { OidcLogin, OidcSettingsSchema } from 'gantry/auth';
 import { startTestHost, type TestHost } from 'gantry/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { activate } from '../../src/auth/oidc/login.ts';
 import { SessionSealer } from '../../src/auth/oidc/session.ts';
 import { startOidcProvider, TEST_ACCOUNT, type TestOidcProvider } from '../support/oidc-provider.ts';
 
@@ -88,6 +89,29 @@ describe('browser login misconfigured', () => {
     expect(error).toMatchObject({ code: 'GANTRY_ERR_CONFIG_INVALID' });
     expect(error.message).toContain('sessionSecret');
     expect(error.message).toContain('redirectUrl must be https');
+  });
+});
+
+describe('cookie security of browser login', () => {
+  const base = {
+    clientId: 'c',
+    clientSecret: 's',
+    sessionSecret: SESSION_SECRET,
+    scopes: 'profile',
+    sessionMaxAgeSeconds: 600,
+    cookieName: 'gantry_session',
+  };
+  it('marks cookies Secure everywhere but plain http on loopback in dev and test', () => {
+    const https = { ...base, issuer: 'https://id.example.com', redirectUrl: 'https://app.example.com/auth/callback' };
+    expect(activate(https, 'prod')?.secure).toBe(true);
+    expect(activate(https, 'test')?.secure).toBe(true);
+    expect(activate(https, 'prod')?.scope).toBe('openid profile');
+    const loopback = { ...base, issuer: 'http://127.0.0.1:9000', redirectUrl: 'http://localhost:8080/auth/callback' };
+    expect(activate(loopback, 'dev')?.secure).toBe(false);
+    expect(() => activate(loopback, 'qa')).toThrow(/must be https/);
+    expect(() => activate({ ...https, redirectUrl: 'http://app.example.com/auth/callback' }, 'dev')).toThrow(
+      /redirectUrl must be https/,
+    );
   });
 });
 
