@@ -4,6 +4,7 @@ import { GantryError } from '../../errors/gantry-error.ts';
 import type { Bus, CheckResult, Delivery, StreamStats, SubscribeOptions, Subscription } from '../bus.ts';
 import type { Envelope } from '../envelope.ts';
 import { encodeRedisEntry, redisRetryKey, redisStreamKey } from './codec.ts';
+import { RedisCommandDeadlines } from './deadlines.ts';
 import { parseRedisStreamsUrl, type RedisConnectionTarget, type RedisStreamsOptions } from './options.ts';
 import { RedisStreamsSubscription } from './subscription.ts';
 
@@ -51,6 +52,10 @@ export class RedisStreamsBus implements Bus {
   readonly embedded = false;
   private readonly init: RedisStreamsBusInit;
   private readonly commands: Redis;
+  /** The `commandTimeoutMs` bound of the commands connection's publishes and queries. */
+  private readonly deadlines: RedisCommandDeadlines;
+  /** The `MAXLEN ~` arguments of every XADD (none when `maxLen` is 0). */
+  private readonly trim: (string | number)[];
   /** Acks, claims and retries of every subscription, opened at the first subscribe (see {@link RedisStreamsBus.settler}). */
   private settles: Redis | undefined;
   private readonly subscriptions = new Set<RedisStreamsSubscription>();
@@ -60,6 +65,8 @@ export class RedisStreamsBus implements Bus {
   constructor(init: RedisStreamsBusInit) {
     this.init = init;
     this.commands = this.connect('commands');
+    this.deadlines = new RedisCommandDeadlines(init.options.commandTimeoutMs);
+    this.trim = init.options.maxLen > 0 ? ['MAXLEN', '~', init.options.maxLen] : [];
   }
 
   /** The tuning in force, from the URL. */
@@ -69,10 +76,9 @@ export class RedisStreamsBus implements Bus {
 
   async publish(stream: string, envelope: Envelope): Promise<void> {
     if (this.closed) throw new GantryError('GANTRY_ERR_BUS_CLOSED', `bus closed; cannot publish to ${stream}`);
-    const { maxLen, prefix } = this.init.options;
-    const trim = maxLen > 0 ? ['MAXLEN', '~', maxLen] : [];
+    const key = redisStreamKey(this.init.options.prefix, stream);
     try {
-      await this.commands.xadd(redisStreamKey(prefix, stream), ...trim, '*', ...encodeRedisEntry(envelope));
+      await this.deadlines.bound(this.commands.xadd(key, ...this.trim, '*', ...encodeRedisEntry(envelope)));
     } catch (error) {
       throw brokerError(`publish to '${stream}'`, error);
     }
@@ -125,7 +131,7 @@ export class RedisStreamsBus implements Bus {
     const key = redisStreamKey(this.init.options.prefix, stream);
     let groups: unknown;
     try {
-      groups = await this.commands.xinfo('GROUPS', key);
+      groups = await this.deadlines.bound(this.commands.xinfo('GROUPS', key));
     } catch (error) {
       if (error instanceof Error && /no such key/i.test(error.message)) return { stream, group, lag: 0 };
       throw brokerError(`stats of '${stream}'`, error);
@@ -135,12 +141,8 @@ export class RedisStreamsBus implements Bus {
       if (info.name !== group) continue;
       const pending = Number(info.pending ?? 0);
       if (typeof info.lag === 'number') return { stream, group, lag: info.lag + pending };
-      const after = await this.commands.xrange(
-        key,
-        `(${String(info['last-delivered-id'])}`,
-        '+',
-        'COUNT',
-        LAG_COUNT_LIMIT,
+      const after = await this.deadlines.bound(
+        this.commands.xrange(key, `(${String(info['last-delivered-id'])}`, '+', 'COUNT', LAG_COUNT_LIMIT),
       );
       return { stream, group, lag: after.length + pending };
     }
@@ -196,7 +198,7 @@ export class RedisStreamsBus implements Bus {
 
   private async createGroup(streamKey: string, group: string, start: '$' | '0'): Promise<void> {
     try {
-      await this.commands.xgroup('CREATE', streamKey, group, start, 'MKSTREAM');
+      await this.deadlines.bound(this.commands.xgroup('CREATE', streamKey, group, start, 'MKSTREAM'));
     } catch (error) {
       if (error instanceof Error && error.message.startsWith('BUSYGROUP')) return;
       throw error;
@@ -220,12 +222,16 @@ export class RedisStreamsBus implements Bus {
       maxRetriesPerRequest: null,
       retryStrategy: (times) => Math.min(100 * times, 2_000),
     };
+    // Auto-pipelining sends the commands of one event-loop turn (concurrent publishes, acks) in one write. The
+    // commands connection bounds its commands itself (RedisCommandDeadlines: one timer per turn, not per publish);
+    // the settle connection's commands are few (acks go out batched), so ioredis' per-command timer is fine there.
     const client = new this.init.Redis(
-      role === 'commands' || role === 'settle'
-        ? // Auto-pipelining sends the commands of one event-loop turn (concurrent publishes, acks) in one write.
-          { ...base, enableAutoPipelining: true, commandTimeout: options.commandTimeoutMs }
-        : // A generous client-side deadline on blocking reads, only to get out of a connection that died silently.
-          { ...base, blockingTimeout: options.blockMs + 10_000, blockingTimeoutGrace: 5_000 },
+      role === 'commands'
+        ? { ...base, enableAutoPipelining: true }
+        : role === 'settle'
+          ? { ...base, enableAutoPipelining: true, commandTimeout: options.commandTimeoutMs }
+          : // A generous client-side deadline on blocking reads, only to get out of a connection that died silently.
+            { ...base, blockingTimeout: options.blockMs + 10_000, blockingTimeoutGrace: 5_000 },
     );
     client.on('error', (error: Error) => {
       this.lastError = error;

@@ -1,0 +1,65 @@
+/** The commands started in one event-loop turn, sharing one timer. */
+interface DeadlineBatch {
+  rejects: ((error: Error) => void)[];
+  unsettled: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Bounds how long commands wait for their reply, reconnection included, with one timer per event-loop turn instead of
+ * one per command. ioredis' `commandTimeout` arms and clears a timer on every command, which was about a tenth of the
+ * client's CPU per message in `bench/bus-redis.ts`; concurrent publishes of one turn go out in one auto-pipelined
+ * write anyway, so they can share a deadline.
+ *
+ * A command past its deadline is rejected with the same error ioredis gives (`Command timed out`); like with ioredis,
+ * the command itself stays queued and may still run once the connection is back.
+ */
+export class RedisCommandDeadlines {
+  private current: DeadlineBatch | undefined;
+
+  /** @param timeoutMs - how long a command may wait for its reply. */
+  constructor(private readonly timeoutMs: number) {}
+
+  /** `command`, or a rejection if it has not settled within the deadline. */
+  bound<T>(command: Promise<T>): Promise<T> {
+    const batch = this.current ?? this.open();
+    batch.unsettled++;
+    return new Promise<T>((resolve, reject) => {
+      batch.rejects.push(reject);
+      command.then(
+        (value) => {
+          resolve(value);
+          this.settled(batch);
+        },
+        (error: unknown) => {
+          reject(error);
+          this.settled(batch);
+        },
+      );
+    });
+  }
+
+  private open(): DeadlineBatch {
+    const batch: DeadlineBatch = { rejects: [], unsettled: 0, timer: undefined };
+    batch.timer = setTimeout(() => {
+      if (this.current === batch) this.current = undefined;
+      // Rejecting a promise that already resolved does nothing, so only the commands still waiting fail.
+      const error = new Error('Command timed out');
+      for (const reject of batch.rejects) reject(error);
+    }, this.timeoutMs);
+    this.current = batch;
+    // Commands of later turns get a deadline of their own, counted from when they start.
+    setImmediate(() => {
+      if (this.current === batch) this.current = undefined;
+    });
+    return batch;
+  }
+
+  private settled(batch: DeadlineBatch): void {
+    batch.unsettled--;
+    if (batch.unsettled > 0) return;
+    clearTimeout(batch.timer);
+    // A batch whose commands all settled takes no more: its timer is gone.
+    if (this.current === batch) this.current = undefined;
+  }
+}
