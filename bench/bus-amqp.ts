@@ -8,7 +8,7 @@ import { type ChannelModel, connect, type Options } from 'amqplib';
 import { openAmqpBus } from '../src/bus/amqp/index.ts';
 import { decodeMessage, encodeMessage } from '../src/bus/codec.ts';
 import { createEnvelope } from '../src/bus/envelope.ts';
-import { type Figures, figures, measureAdapter, median } from './bus-measure.ts';
+import { benchData, type Figures, figures, measureAdapter, median } from './bus-measure.ts';
 import type { BusBenchRow } from './bus-types.ts';
 
 /** Messages published per batch, by both sides: that many publishes in flight on the confirm channel. */
@@ -119,13 +119,13 @@ async function rawRun(
       let content: Buffer;
       let properties: Options.Publish = { persistent: true, contentType: 'application/json' };
       if (envelope) {
-        const sent = createEnvelope({ stream, data: { n, t: performance.now() }, source: 'bench@1.0.0' });
+        const sent = createEnvelope({ stream, data: benchData(n, performance.now()), source: 'bench@1.0.0' });
         const { headers, body } = encodeMessage(sent);
         const { 'content-type': contentType, ...attributes } = headers;
         content = Buffer.from(body);
         properties = { persistent: true, contentType, messageId: sent.id, headers: attributes };
       } else {
-        content = Buffer.from(JSON.stringify({ n, t: performance.now() }));
+        content = Buffer.from(JSON.stringify(benchData(n, performance.now())));
       }
       let accepted = true;
       confirms.push(

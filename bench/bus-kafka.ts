@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { Admin, Consumer, Producer } from '@platformatic/kafka';
 import { consumerGroupId, createKafkaBus, parseKafkaUrl, retryTopic } from '../src/bus/kafka/index.ts';
-import { type Figures, figures, measureAdapter } from './bus-measure.ts';
+import { benchData, type Figures, figures, measureAdapter } from './bus-measure.ts';
 import type { BusBenchRow } from './bus-types.ts';
 
 /** Messages published per batch, by both sides: one `send` of that many records (raw), or that many concurrent publishes. */
@@ -109,7 +109,7 @@ async function rawRun(
   for (let sent = 0; sent < messages; sent += PUBLISH_BATCH) {
     const batch = [];
     for (let n = sent; n < Math.min(messages, sent + PUBLISH_BATCH); n++) {
-      batch.push({ topic, value: Buffer.from(JSON.stringify({ n, t: performance.now() })) });
+      batch.push({ topic, value: Buffer.from(JSON.stringify(benchData(n, performance.now()))) });
     }
     await producer.send({ messages: batch, acks: -1 });
   }

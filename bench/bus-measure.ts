@@ -7,6 +7,27 @@ export interface Figures {
   p99Ms: number;
 }
 
+/**
+ * The application data of message `n`, the same on both sides of every bus benchmark: a change event shaped like the
+ * example's `customers.changed` (about 400 bytes of JSON), with the publish time `t` the consumer measures latency
+ * from. Raw clients send it as their message body; Gantry sends it as its envelope's data.
+ */
+export function benchData(n: number, t: number): { n: number; t: number } & Record<string, unknown> {
+  const id = `0b5f6a3c-8e2d-4f7a-9c1b-${n.toString(16).padStart(12, '0')}`;
+  const customer = { id, name: `Customer ${n}`, email: `customer-${n}@example.com`, version: 2 };
+  return {
+    n,
+    t,
+    customerId: id,
+    change: 'updated',
+    version: 2,
+    before: { ...customer, name: `Customer ${n} (old)`, version: 1 },
+    after: customer,
+    changedBy: 'bench',
+    changedAt: '2026-11-23T12:00:00.000Z',
+  };
+}
+
 /** Messages published at once before waiting for the broker's confirmations. */
 const PUBLISH_BATCH = 500;
 
@@ -37,7 +58,7 @@ export async function measureAdapter(bus: Bus, stream: string, messages: number,
     const batch: Promise<void>[] = [];
     for (let n = sent; n < Math.min(messages, sent + PUBLISH_BATCH); n++) {
       batch.push(
-        bus.publish(stream, createEnvelope({ stream, data: { n, t: performance.now() }, source: 'bench@1.0.0' })),
+        bus.publish(stream, createEnvelope({ stream, data: benchData(n, performance.now()), source: 'bench@1.0.0' })),
       );
     }
     await Promise.all(batch);

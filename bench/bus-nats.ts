@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node';
 import { openNatsJetStreamBus } from '../src/bus/nats/index.ts';
-import { type Figures, figures, measureAdapter, median } from './bus-measure.ts';
+import { benchData, type Figures, figures, measureAdapter, median } from './bus-measure.ts';
 import type { BusBenchRow } from './bus-types.ts';
 
 /** Publishes in flight at once, on both sides: each awaits its JetStream ack, the batch is awaited as a whole. */
@@ -84,7 +84,7 @@ async function rawRun(nc: NatsConnection, subject: string, messages: number): Pr
   for (let sent = 0; sent < messages; sent += PUBLISH_BATCH) {
     const batch: Promise<unknown>[] = [];
     for (let n = sent; n < Math.min(messages, sent + PUBLISH_BATCH); n++) {
-      batch.push(js.publish(subject, JSON.stringify({ n, t: performance.now() })));
+      batch.push(js.publish(subject, JSON.stringify(benchData(n, performance.now()))));
     }
     await Promise.all(batch);
   }

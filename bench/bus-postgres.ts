@@ -6,6 +6,7 @@ import pg from 'pg';
 import { encodeMessage } from '../src/bus/codec.ts';
 import { createEnvelope } from '../src/bus/envelope.ts';
 import { openPostgresBus } from '../src/bus/postgres/index.ts';
+import { benchData } from './bus-measure.ts';
 import type { BusBenchRow } from './bus-types.ts';
 
 /** Messages per INSERT of the raw producer, and per burst of concurrent `publish` calls of the adapter's. */
@@ -70,7 +71,7 @@ async function benchRaw(
       const bodies: string[] = [];
       for (let i = 0; i < count; i++) {
         const wire = encodeMessage(
-          createEnvelope({ stream: 'bench', data: { n: sent + i, t: now() }, source: 'bench@1.0.0' }),
+          createEnvelope({ stream: 'bench', data: benchData(sent + i, now()), source: 'bench@1.0.0' }),
         );
         headers.push(JSON.stringify(wire.headers));
         bodies.push(wire.body);
@@ -143,7 +144,7 @@ async function benchAdapter(
     const count = Math.min(PUBLISH_BATCH, options.messages - sent);
     await Promise.all(
       Array.from({ length: count }, (_, i) =>
-        bus.publish(stream, createEnvelope({ stream, data: { n: sent + i, t: now() }, source: 'bench@1.0.0' })),
+        bus.publish(stream, createEnvelope({ stream, data: benchData(sent + i, now()), source: 'bench@1.0.0' })),
       ),
     );
   }

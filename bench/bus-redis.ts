@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { createRedisStreamsBus } from '../src/bus/redis/index.ts';
-import { type Figures, figures, measureAdapter, median } from './bus-measure.ts';
+import { benchData, type Figures, figures, measureAdapter, median } from './bus-measure.ts';
 import type { BusBenchRow } from './bus-types.ts';
 
 /** Messages published per batch, by both sides: one pipeline of XADDs (raw), or that many concurrent publishes. */
@@ -91,7 +91,7 @@ async function rawRun(url: string, key: string, messages: number): Promise<Figur
   for (let sent = 0; sent < messages; sent += PUBLISH_BATCH) {
     const pipeline = producer.pipeline();
     for (let n = sent; n < Math.min(messages, sent + PUBLISH_BATCH); n++) {
-      pipeline.xadd(key, 'MAXLEN', '~', MAX_LEN, '*', 'body', JSON.stringify({ n, t: performance.now() }));
+      pipeline.xadd(key, 'MAXLEN', '~', MAX_LEN, '*', 'body', JSON.stringify(benchData(n, performance.now())));
     }
     await pipeline.exec();
   }
