@@ -95,8 +95,11 @@ export class NatsJetStreamBus implements Bus {
   private readonly jsm: JetStreamManager;
   private readonly modules: NatsClientModules;
   private readonly options: NatsJetStreamOptions;
-  /** Streams known to exist, by JetStream name: created (or found) once per process, again after a loss. */
-  private readonly streamsReady = new Map<string, Promise<void>>();
+  /**
+   * Streams by JetStream name: `true` once known to exist, else the pending creation (or lookup). Made once per
+   * process, again after a loss.
+   */
+  private readonly streamsReady = new Map<string, Promise<void> | true>();
   private readonly pulls = new Set<NatsPullSubscription>();
   private readonly names = new Map<string, NatsNames>();
   private closed = false;
@@ -119,10 +122,13 @@ export class NatsJetStreamBus implements Bus {
     const deadline = Date.now() + this.options.publishTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.ensureStream(names);
+        // Only a stream not yet known to exist costs a wait (an await of a settled promise is a turn of its own).
+        const creating = this.ensureStream(names);
+        if (creating !== undefined) await creating;
         await this.js.publish(names.subject, wire.body, {
-          msgID: envelope.id,
-          headers: toNatsHeaders(wire, this.modules.nats.headers),
+          // The envelope id goes in as `Nats-Msg-Id` with the other headers, not as `msgID`: the client would add it
+          // with a `set` that looks through them all first.
+          headers: toNatsHeaders(wire, envelope.id, this.modules.nats.MsgHdrsImpl),
           timeout: Math.max(1_000, Math.min(PUBLISH_ATTEMPT_MS, deadline - Date.now())),
         });
         return;
@@ -283,18 +289,23 @@ export class NatsJetStreamBus implements Bus {
     if (this.closed) throw closedError(stream);
   }
 
-  private ensureStream(names: NatsNames): Promise<void> {
-    let ready = this.streamsReady.get(names.stream);
-    if (ready === undefined) {
-      const created = this.createStream(names);
-      ready = created;
-      this.streamsReady.set(names.stream, created);
-      // A failure is not remembered: the next publish or subscribe tries again.
-      created.catch(() => {
+  /** Makes sure the stream exists: `undefined` when it is known to, else the creation (or lookup) to wait for. */
+  private ensureStream(names: NatsNames): Promise<void> | undefined {
+    const ready = this.streamsReady.get(names.stream);
+    if (ready === true) return undefined;
+    if (ready !== undefined) return ready;
+    const created = this.createStream(names);
+    this.streamsReady.set(names.stream, created);
+    // A failure is not remembered: the next publish or subscribe tries again. A success is, unless forgotten since.
+    created.then(
+      () => {
+        if (this.streamsReady.get(names.stream) === created) this.streamsReady.set(names.stream, true);
+      },
+      () => {
         if (this.streamsReady.get(names.stream) === created) this.streamsReady.delete(names.stream);
-      });
-    }
-    return ready;
+      },
+    );
+    return created;
   }
 
   private async createStream(names: NatsNames): Promise<void> {

@@ -138,10 +138,15 @@ export class NatsPullSubscription {
 
   private receive(msg: Msg): void {
     this.lastHeard = Date.now();
+    // A message carries its ack subject as reply (and its own subject); status replies come on the inbox itself with
+    // none. Telling them apart by the reply first leaves a message's headers to the codec, which reads them once.
+    if (msg.reply?.startsWith('$JS.ACK.')) {
+      this.onMessage(msg);
+      return;
+    }
+    if (msg.subject !== this.settings.inbox) return;
     const status = msg.headers?.code ?? 0;
-    // Status replies come on the inbox itself; messages carry their own subject.
-    if (status !== 0 && msg.subject === this.settings.inbox) this.onStatus(msg, status);
-    else if (msg.reply?.startsWith('$JS.ACK.')) this.onMessage(msg);
+    if (status !== 0) this.onStatus(msg, status);
   }
 
   private onStatus(msg: Msg, status: number): void {
@@ -167,7 +172,7 @@ export class NatsPullSubscription {
       return;
     }
     this.failures = 0;
-    this.deliver(msg);
+    void this.deliver(msg);
   }
 
   /** Two heartbeats missed with requests outstanding: the requests or the consumer are gone. */
@@ -195,23 +200,20 @@ export class NatsPullSubscription {
     }, wait);
   }
 
-  private deliver(msg: Msg): void {
+  /** Hands one message to the handler and frees its slot once the handler is done, however it ended. */
+  private async deliver(msg: Msg): Promise<void> {
     this.inHand++;
     const delivery = new NatsDelivery(msg, this.settings.nanos);
-    const finish = (): void => {
-      // A handler that returned without settling gives the message back now rather than after the claim timeout.
-      delivery.giveBack();
-      this.inHand--;
-      if (!this.stopped) this.pump();
-      else if (this.inHand === 0) for (const resolve of this.idle.splice(0)) resolve();
-    };
-    let handled: Promise<void>;
     try {
-      handled = this.settings.onDelivery(delivery);
-    } catch (error) {
-      handled = Promise.reject(error);
+      await this.settings.onDelivery(delivery);
+    } catch {
+      // The handler's failure is its own to report; the message is given back below.
     }
-    handled.then(finish, finish);
+    // A handler that returned without settling gives the message back now rather than after the claim timeout.
+    delivery.giveBack();
+    this.inHand--;
+    if (!this.stopped) this.pump();
+    else if (this.inHand === 0) for (const resolve of this.idle.splice(0)) resolve();
   }
 }
 
