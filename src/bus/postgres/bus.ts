@@ -4,7 +4,7 @@ import type { Envelope } from '../envelope.ts';
 import type { PostgresBusClient } from './client.ts';
 import { type ClaimedRow, decodeRow, encodeRow, type MessageRow } from './codec.ts';
 import { type PostgresBusOptions, postgresBusOptions } from './options.ts';
-import { type BusStatements, busSchemaSql, busStatements } from './schema.ts';
+import { type BusStatements, busSchemaSql, busStatements, JOINED_SEPARATOR } from './schema.ts';
 
 /** Options of {@link PostgresLogBus} beyond those of the URL. */
 export interface PostgresLogBusOptions extends Partial<PostgresBusOptions> {
@@ -15,8 +15,16 @@ export interface PostgresLogBusOptions extends Partial<PostgresBusOptions> {
   onError?: (error: Error) => void;
 }
 
-interface QueuedPublish {
-  row: MessageRow;
+/**
+ * The publishes that go in one statement, as the columns it takes. They settle together, so they share one promise
+ * rather than each holding its own.
+ */
+interface PublishBatch {
+  streams: string[];
+  keys: (string | null)[];
+  headers: string[];
+  bodies: string[];
+  done: Promise<void>;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -66,7 +74,8 @@ export class PostgresLogBus implements Bus {
   private readonly onError: (error: Error) => void;
   private ready: Promise<void> | undefined;
   private closed = false;
-  private readonly publishQueue: QueuedPublish[] = [];
+  /** Batches waiting for their statement, oldest first; publishes join the last one until it is full. */
+  private readonly publishQueue: PublishBatch[] = [];
   private publishing: Promise<void> | undefined;
   private readonly consumers = new Set<GroupConsumer>();
   private listening: Promise<unknown> | undefined;
@@ -106,10 +115,17 @@ export class PostgresLogBus implements Bus {
     } catch (error) {
       return Promise.reject(error);
     }
-    return new Promise<void>((resolve, reject) => {
-      this.publishQueue.push({ row, resolve, reject });
-      this.publishing ??= this.drainPublishes();
-    });
+    let batch = this.publishQueue[this.publishQueue.length - 1];
+    if (batch === undefined || batch.streams.length >= PUBLISH_BATCH) {
+      batch = publishBatch();
+      this.publishQueue.push(batch);
+    }
+    batch.streams.push(row.stream);
+    batch.keys.push(row.key);
+    batch.headers.push(row.headers);
+    batch.bodies.push(row.body);
+    this.publishing ??= this.drainPublishes();
+    return batch.done;
   }
 
   /**
@@ -239,23 +255,22 @@ export class PostgresLogBus implements Bus {
     // Let the publishes of the current turn of the event loop join the first statement.
     await new Promise<void>((resolve) => setImmediate(resolve));
     try {
-      while (this.publishQueue.length > 0) {
-        const batch = this.publishQueue.splice(0, PUBLISH_BATCH);
+      for (let batch = this.publishQueue.shift(); batch !== undefined; batch = this.publishQueue.shift()) {
         const values = [
-          batch.map((p) => p.row.stream),
-          batch.map((p) => p.row.key),
-          batch.map((p) => p.row.headers),
-          batch.map((p) => p.row.body),
+          batch.streams,
+          batch.keys,
+          batch.headers.join(JOINED_SEPARATOR),
+          batch.bodies.join(JOINED_SEPARATOR),
           this.options.schema,
         ];
         try {
           await this.retrying(async () => {
             await this.ensureSchema();
-            await this.client.query(this.sql.publish, values);
+            await this.client.query(this.sql.publishJoined, values);
           });
-          for (const p of batch) p.resolve();
+          batch.resolve();
         } catch (error) {
-          for (const p of batch) p.reject(error);
+          batch.reject(error);
         }
       }
     } finally {
@@ -278,6 +293,16 @@ export class PostgresLogBus implements Bus {
       }
     }
   }
+}
+
+function publishBatch(): PublishBatch {
+  let resolve: () => void = () => undefined;
+  let reject: (error: unknown) => void = () => undefined;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { streams: [], keys: [], headers: [], bodies: [], done, resolve, reject };
 }
 
 interface GroupConsumerOptions {
@@ -352,7 +377,7 @@ class GroupConsumer {
       this.halt();
       await Promise.allSettled([...this.claims]);
       if (this.inHand > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
-      await Promise.allSettled([...this.settling]);
+      await Promise.allSettled([...this.settling, this.acks.settled()]);
       this.o.onStopped(this);
     })();
     return this.stopping;
@@ -447,7 +472,7 @@ class GroupConsumer {
       ack: async () => {
         if (settled) return;
         settled = true;
-        await track(this.acks.add(row.id));
+        await this.acks.add(row.id);
       },
       retry: async (delayMs) => {
         if (settled) return;
@@ -489,10 +514,13 @@ class GroupConsumer {
 /**
  * Collects the acks of one subscription into DELETEs of many rows, so a busy consumer commits once per batch instead
  * of once per message. Up to two DELETEs run at once: acks never wait long for a slow one, and acks made meanwhile
- * form the next batch.
+ * form the next batch. The acks of a batch settle together and share one promise.
  */
 class AckBatcher {
-  private readonly queue: { id: string; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  /** Batches not yet sent, oldest first; acks join the last one until it is full. */
+  private readonly queue: AckBatch[] = [];
+  /** Every batch not yet settled, sent or not, for {@link settled}. */
+  private readonly unsettled = new Set<Promise<void>>();
   private running = 0;
   private scheduled = false;
 
@@ -503,10 +531,25 @@ class AckBatcher {
   ) {}
 
   add(id: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ id, resolve, reject });
-      this.schedule();
-    });
+    let batch = this.queue[this.queue.length - 1];
+    if (batch === undefined || batch.ids.length >= ACK_BATCH) {
+      batch = ackBatch();
+      this.queue.push(batch);
+      const done = batch.done;
+      const forget = (): void => {
+        this.unsettled.delete(done);
+      };
+      done.then(forget, forget);
+      this.unsettled.add(done);
+    }
+    batch.ids.push(id);
+    this.schedule();
+    return batch.done;
+  }
+
+  /** Resolves once every ack made so far has settled, whether it succeeded or not. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.unsettled]);
   }
 
   private schedule(): void {
@@ -520,21 +563,38 @@ class AckBatcher {
   }
 
   private async flush(): Promise<void> {
-    if (this.queue.length === 0) return;
-    const batch = this.queue.splice(0, ACK_BATCH);
+    const batch = this.queue.shift();
+    if (batch === undefined) return;
     // Sorted, so two consumers deleting overlapping rows (after a lease ran out) lock them in the same order.
-    const ids = batch.map((a) => a.id).sort(byNumericText);
+    const ids = batch.ids.sort(byNumericText);
     this.running++;
     try {
       await this.client.query(this.statement, [this.groupId, ids, ids[0], ids[ids.length - 1]]);
-      for (const a of batch) a.resolve();
+      batch.resolve();
     } catch (error) {
-      for (const a of batch) a.reject(error);
+      batch.reject(error);
     } finally {
       this.running--;
       this.schedule();
     }
   }
+}
+
+interface AckBatch {
+  ids: string[];
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+function ackBatch(): AckBatch {
+  let resolve: () => void = () => undefined;
+  let reject: (error: unknown) => void = () => undefined;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { ids: [], done, resolve, reject };
 }
 
 /** Orders decimal ids held as text (bigint ids come back from the driver as strings) by their value. */

@@ -60,11 +60,21 @@ export function decodeRow(row: ClaimedRow): DecodedRow {
   if (typeof row.headers !== 'object' || row.headers === null || Array.isArray(row.headers)) {
     return { envelope: null, decodeError: 'headers are not a JSON object', raw };
   }
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(row.headers)) {
-    // A foreign producer may write numbers or nulls; only strings are CloudEvents attribute values.
-    if (typeof value === 'string') headers[name] = value;
-  }
-  const decoded = decodeMessage(headers, raw);
+  const decoded = decodeMessage(stringsOnly(row.headers as Record<string, unknown>), raw);
   return decoded.ok ? { envelope: decoded.envelope } : { envelope: null, decodeError: decoded.error, raw: decoded.raw };
+}
+
+/**
+ * The headers whose values are strings, the only CloudEvents attribute values: a foreign producer may write numbers
+ * or nulls. What a Gantry bus wrote is all strings and is used as it is, without a copy per message.
+ */
+function stringsOnly(headers: Record<string, unknown>): Record<string, string> {
+  for (const name in headers) {
+    if (typeof headers[name] !== 'string') {
+      const strings: Record<string, string> = {};
+      for (const [key, value] of Object.entries(headers)) if (typeof value === 'string') strings[key] = value;
+      return strings;
+    }
+  }
+  return headers as Record<string, string>;
 }
