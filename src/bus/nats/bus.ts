@@ -8,6 +8,7 @@ import type { Envelope } from '../envelope.ts';
 import type { BusResolveOptions } from '../resolve.ts';
 import { toNatsHeaders } from './codec.ts';
 import { type NatsJetStreamOptions, type NatsNames, natsDurableName, natsNames, parseNatsUrl } from './options.ts';
+import { NatsPublisher } from './publisher.ts';
 import { NatsPullSubscription } from './pull.ts';
 
 /** The client libraries the bus runs on, loaded when it is opened so that other buses never load them. */
@@ -102,6 +103,7 @@ export class NatsJetStreamBus implements Bus {
   private readonly streamsReady = new Map<string, Promise<void> | true>();
   private readonly pulls = new Set<NatsPullSubscription>();
   private readonly names = new Map<string, NatsNames>();
+  private readonly publisher: NatsPublisher;
   private closed = false;
   private connected = true;
 
@@ -112,6 +114,13 @@ export class NatsJetStreamBus implements Bus {
     this.jsm = connection.jsm;
     this.modules = connection.modules;
     this.options = options;
+    const { nats, jetstream } = connection.modules;
+    this.publisher = new NatsPublisher(this.nc, nats.createInbox(), {
+      timeout: nats.errors.TimeoutError,
+      noResponders: nats.errors.NoRespondersError,
+      api: jetstream.JetStreamApiError,
+      closed: nats.errors.ClosedConnectionError,
+    });
     void this.watchConnection();
   }
 
@@ -125,12 +134,12 @@ export class NatsJetStreamBus implements Bus {
         // Only a stream not yet known to exist costs a wait (an await of a settled promise is a turn of its own).
         const creating = this.ensureStream(names);
         if (creating !== undefined) await creating;
-        await this.js.publish(names.subject, wire.body, {
-          // The envelope id goes in as `Nats-Msg-Id` with the other headers, not as `msgID`: the client would add it
-          // with a `set` that looks through them all first.
-          headers: toNatsHeaders(wire, envelope.id, this.modules.nats.MsgHdrsImpl),
-          timeout: Math.max(1_000, Math.min(PUBLISH_ATTEMPT_MS, deadline - Date.now())),
-        });
+        await this.publisher.publish(
+          names.subject,
+          wire.body,
+          toNatsHeaders(wire, envelope.id, this.modules.nats.MsgHdrsImpl),
+          Math.max(1_000, Math.min(PUBLISH_ATTEMPT_MS, deadline - Date.now())),
+        );
         return;
       } catch (error) {
         if (this.closed || isConnectionClosed(error)) throw closedError(stream, error);
@@ -233,6 +242,8 @@ export class NatsJetStreamBus implements Bus {
       () => false,
     );
     if (!(await Promise.race([drained, sleep(FLUSH_WAIT_MS).then(() => false)]))) await this.nc.close();
+    // Acks that came in while draining are settled; what is still waiting has lost its connection.
+    this.publisher.close();
   }
 
   /**
