@@ -86,43 +86,59 @@ export async function runEvent<T>(
  * `AbortSignal.timeout` cost several times more on this hot path.
  */
 function withDeadline<T>(options: RunEventOptions, log: Logger, handler: (ctx: Context) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
   return new Promise<T>((resolve, reject) => {
-    const abort = (reason: GantryError): void => {
-      clearTimeout(timer);
-      options.inFlight.delete(abort);
-      controller.abort(reason);
-      reject(reason);
-    };
-    const timer = setTimeout(
-      () =>
-        abort(
-          new GantryError('GANTRY_ERR_EVENT_TIMEOUT', `${options.event} did not finish within ${options.timeoutMs} ms`),
-        ),
-      options.timeoutMs,
-    );
-    options.inFlight.add(abort);
-    const settle = (): void => {
-      clearTimeout(timer);
-      options.inFlight.delete(abort);
-    };
+    const deadline = new Deadline(options, reject);
     let work: Promise<T>;
     try {
-      work = handler(options.context(log, controller.signal));
+      work = handler(options.context(log, deadline.controller.signal));
     } catch (error) {
       work = Promise.reject(error);
     }
+    // Callbacks passed inline rather than bound to names: under tsx every named closure made per run also costs a
+    // `name` property definition.
     work.then(
       (value) => {
-        settle();
+        deadline.settle();
         resolve(value);
       },
       (error: unknown) => {
-        settle();
+        deadline.settle();
         reject(error);
       },
     );
   });
+}
+
+/** The timer and the host's in-flight entry of one run; aborting rejects the run's promise. */
+class Deadline {
+  readonly controller = new AbortController();
+  /** What the host's shutdown deadline calls; the entry of this run in `inFlight`. */
+  readonly abort: (reason: GantryError) => void;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    readonly options: RunEventOptions,
+    reject: (reason: GantryError) => void,
+  ) {
+    this.abort = (reason) => {
+      this.settle();
+      this.controller.abort(reason);
+      reject(reason);
+    };
+    this.timer = setTimeout(expire, options.timeoutMs, this);
+    options.inFlight.add(this.abort);
+  }
+
+  /** Ends the run's claim on the timer and the in-flight set. */
+  settle(): void {
+    clearTimeout(this.timer);
+    this.options.inFlight.delete(this.abort);
+  }
+}
+
+function expire(deadline: Deadline): void {
+  const { event, timeoutMs } = deadline.options;
+  deadline.abort(new GantryError('GANTRY_ERR_EVENT_TIMEOUT', `${event} did not finish within ${timeoutMs} ms`));
 }
 
 function round(ms: number): number {
