@@ -322,14 +322,20 @@ interface GroupConsumerOptions {
 /**
  * One subscription: claims up to its free slots and hands each row to the handler. Up to two claims run at once
  * (the second only for a quarter of the slots or more, so freed slots do not each cost a statement), slots being
- * reserved when a claim starts, so the messages in hand and on their way never exceed the concurrency. A claim that
- * fills its slots suggests more are waiting, so freed slots claim again at once; one that comes back short waits
+ * reserved when a claim starts, so the messages unsettled and on their way never exceed the concurrency. A delivery
+ * frees its slot when its handler calls `ack()` or `retry()` (or returns without settling), not when the server has
+ * confirmed: the next claim then overlaps the DELETE of the acks instead of following it. Handlers that settled and
+ * still await the server count against a second `concurrency`, so a server slow to confirm slows the claims. A claim
+ * that fills its slots suggests more are waiting, so freed slots claim again at once; one that comes back short waits
  * for a NOTIFY, the poll, or the end of a retry delay this subscription scheduled.
  */
 class GroupConsumer {
   readonly stream: string;
   private readonly o: GroupConsumerOptions;
-  private inHand = 0;
+  /** Deliveries handed out and not settled yet: the slots in use. */
+  private unsettled = 0;
+  /** Handlers running, settled or not. */
+  private running = 0;
   /** Slots promised to claims on their way. */
   private reserved = 0;
   private readonly claims = new Set<Promise<void>>();
@@ -376,7 +382,7 @@ class GroupConsumer {
     this.stopping ??= (async () => {
       this.halt();
       await Promise.allSettled([...this.claims]);
-      if (this.inHand > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+      if (this.running > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
       await Promise.allSettled([...this.settling, this.acks.settled()]);
       this.o.onStopped(this);
     })();
@@ -385,7 +391,7 @@ class GroupConsumer {
 
   private pump(): void {
     if (this.halted || !this.backlog || this.claims.size >= MAX_CLAIMS_IN_FLIGHT) return;
-    const free = this.o.concurrency - this.inHand - this.reserved;
+    const free = Math.min(this.o.concurrency - this.unsettled, 2 * this.o.concurrency - this.running) - this.reserved;
     if (free <= 0 || (this.claims.size > 0 && free < this.o.concurrency / 4)) return;
     this.reserved += free;
     const claim: Promise<void> = this.claim(free).finally(() => {
@@ -448,56 +454,48 @@ class GroupConsumer {
   }
 
   private dispatch(row: ClaimedRow): void {
-    this.inHand++;
-    const decoded = decodeRow(row);
-    let settled = false;
-    const track = <T>(work: Promise<T>): Promise<T> => {
-      this.settling.add(work);
-      const forget = (): void => {
-        this.settling.delete(work);
-      };
-      work.then(forget, forget);
-      return work;
-    };
-    const retry = (delayMs: number): Promise<void> =>
-      track(
-        this.o.client
-          .query(this.o.sql.retry, [this.o.groupId, row.id, row.attempts, Math.max(0, Math.round(delayMs))])
-          .then(() => this.wakeAfter(delayMs)),
-      );
-    const delivery: Delivery = {
-      envelope: decoded.envelope,
-      ...(decoded.envelope === null ? { decodeError: decoded.decodeError, raw: decoded.raw } : {}),
-      attempt: row.attempts,
-      ack: async () => {
-        if (settled) return;
-        settled = true;
-        await this.acks.add(row.id);
-      },
-      retry: async (delayMs) => {
-        if (settled) return;
-        settled = true;
-        await retry(delayMs);
-      },
-    };
-    const finish = (error?: unknown): void => {
-      if (error !== undefined) this.o.onError(error instanceof Error ? error : new Error(String(error)));
-      // A handler that returned without settling gives the message back at once, as the in-memory bus does.
-      if (!settled) {
-        settled = true;
-        retry(0).catch((failure: Error) => this.o.onError(failure));
-      }
-      this.inHand--;
-      if (this.inHand === 0) for (const resolve of this.idle.splice(0)) resolve();
-      this.pumpSoon();
-    };
-    let handling: Promise<void>;
+    this.unsettled++;
+    this.running++;
+    void this.handle(new PostgresDelivery(this, row));
+  }
+
+  private async handle(delivery: PostgresDelivery): Promise<void> {
     try {
-      handling = this.o.onDelivery(delivery);
+      await this.o.onDelivery(delivery);
     } catch (error) {
-      handling = Promise.reject(error);
+      this.o.onError(error instanceof Error ? error : new Error(String(error)));
     }
-    handling.then(() => finish(), finish);
+    // A handler that returned without settling gives the message back at once, as the in-memory bus does.
+    if (!delivery.settled) delivery.retry(0).catch((failure: Error) => this.o.onError(failure));
+    this.running--;
+    if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
+    this.pumpSoon();
+  }
+
+  /** Acks a delivery its handler settled: its slot is free at once, the ack joins the next DELETE. */
+  ackDelivery(id: string): Promise<void> {
+    const acked = this.acks.add(id);
+    this.release();
+    return acked;
+  }
+
+  /** Gives a delivery back for `delayMs`, fenced by the attempt it was claimed with; its slot is free at once. */
+  retryDelivery(id: string, attempts: number, delayMs: number): Promise<void> {
+    const retried = this.o.client
+      .query(this.o.sql.retry, [this.o.groupId, id, attempts, Math.max(0, Math.round(delayMs))])
+      .then(() => this.wakeAfter(delayMs));
+    this.settling.add(retried);
+    const forget = (): void => {
+      this.settling.delete(retried);
+    };
+    retried.then(forget, forget);
+    this.release();
+    return retried;
+  }
+
+  private release(): void {
+    this.unsettled--;
+    this.pumpSoon();
   }
 
   /** Wakes the consumer after `delayMs`, unless it halts first. */
@@ -508,6 +506,43 @@ class GroupConsumer {
       this.wake();
     }, delayMs);
     this.timers.add(timer);
+  }
+}
+
+/** One claimed message in the hands of a handler, settled once: later calls do nothing. */
+class PostgresDelivery implements Delivery {
+  readonly envelope: Envelope | null;
+  readonly decodeError?: string;
+  readonly raw?: string;
+  readonly attempt: number;
+  /** True once acked or given back. */
+  settled = false;
+  private readonly id: string;
+
+  constructor(
+    private readonly owner: GroupConsumer,
+    row: ClaimedRow,
+  ) {
+    this.id = row.id;
+    this.attempt = row.attempts;
+    const decoded = decodeRow(row);
+    this.envelope = decoded.envelope;
+    if (decoded.envelope === null) {
+      this.decodeError = decoded.decodeError;
+      this.raw = decoded.raw;
+    }
+  }
+
+  ack(): Promise<void> {
+    if (this.settled) return Promise.resolve();
+    this.settled = true;
+    return this.owner.ackDelivery(this.id);
+  }
+
+  retry(delayMs: number): Promise<void> {
+    if (this.settled) return Promise.resolve();
+    this.settled = true;
+    return this.owner.retryDelivery(this.id, this.attempt, delayMs);
   }
 }
 
