@@ -54,7 +54,8 @@ const CLEANUP_BATCH = 5_000;
  *   store the message twice (at-least-once; the inbox deduplicates by envelope id).
  * - `subscribe` claims deliveries with `FOR UPDATE SKIP LOCKED`, so the consumers of a group share the work; each
  *   claim counts an attempt and leases the message for `claimTimeoutMs`, after which any consumer may claim it again.
- *   It never holds more than `concurrency` messages, wakes on NOTIFY, and polls every `pollIntervalMs` as a fallback.
+ *   It never holds more than `concurrency` unsettled messages, wakes on NOTIFY, and polls every `pollIntervalMs` as a
+ *   fallback.
  *
  * @remarks Order: messages come out in id order, so one publisher's messages (and one key's) reach a consumer of
  * concurrency 1 in the order published. Across publishers, ids follow insertion, not commit, so a message may be
