@@ -128,6 +128,7 @@ export async function createHttpServer<R>(options: HttpServerOptions<R>): Promis
   if (options.security) attachSecurity(app, options.security.host);
   for (const route of options.routes) {
     const { event } = route;
+    const statusByDefault = defaultStatus(event.schemas);
     const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       const tracking = continueTracking({
         requestId: request.id,
@@ -145,11 +146,19 @@ export async function createHttpServer<R>(options: HttpServerOptions<R>): Promis
       } as HttpInput<HttpSchemas>;
       const auth = identities.get(request);
       const call: HttpCall = auth === undefined ? { tracking } : { tracking, auth };
-      const answer = toAnswer(await options.run(route, input, call), event.schemas);
-      for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
-      reply.code(answer.status);
-      if (answer.body === undefined || answer.status === 204) await reply.send();
-      else await reply.send(answer.body);
+      const result = await options.run(route, input, call);
+      let status: number;
+      let body: unknown;
+      if (isReply(result)) {
+        ({ status, body } = result);
+        for (const name in result.headers) reply.header(name, result.headers[name]);
+      } else {
+        status = statusByDefault;
+        body = result;
+      }
+      reply.code(status);
+      if (body === undefined || status === 204) await reply.send();
+      else await reply.send(body);
     };
     app.route({
       method: event.method,
@@ -245,22 +254,24 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/** Maps what the handler returned to a status, body and headers, per the event's declared responses. */
-function toAnswer(result: unknown, schemas: HttpSchemas): HttpAnswer {
-  if (isReply(result)) return { status: result.status, body: result.body, headers: result.headers };
-  return { status: defaultStatus(schemas), body: result, headers: {} };
-}
-
 /** The status a handler's result is answered with. */
 export function answerStatus(result: unknown, schemas: HttpSchemas): number {
   return isReply(result) ? result.status : defaultStatus(schemas);
 }
 
+/** The default status of each event's schemas, worked out once: it is asked for on every request. */
+const defaultStatuses = new WeakMap<HttpSchemas, number>();
+
 function defaultStatus(schemas: HttpSchemas): number {
-  const response = schemas.response;
-  if (response === undefined) return 204;
-  if (!isResponseMap(response)) return 200;
-  return DEFAULT_STATUSES.find((status) => status in response) ?? 200;
+  let status = defaultStatuses.get(schemas);
+  if (status === undefined) {
+    const response = schemas.response;
+    if (response === undefined) status = 204;
+    else if (!isResponseMap(response)) status = 200;
+    else status = DEFAULT_STATUSES.find((code) => code in response) ?? 200;
+    defaultStatuses.set(schemas, status);
+  }
+  return status;
 }
 
 /** True when `response` maps statuses to schemas rather than being one schema. */
