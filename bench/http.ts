@@ -41,20 +41,41 @@ async function load(
 
 /**
  * The example's GET and POST against a bare Fastify server with the same schemas, data access and database, in
- * the same run, each server alone in its own process.
+ * the same run, each server alone in its own process. Both servers run side by side and are measured in turn,
+ * `rounds` times per scenario in a rotating order, and each row holds the medians of its rounds: on a machine shared
+ * with other work, a change in load during the run then weighs on both sides alike instead of on whichever server
+ * happened to be measured at that moment.
  */
-export async function benchHttp(options: { durationSec: number }): Promise<HttpBenchRow[]> {
-  const rows: HttpBenchRow[] = [];
+export async function benchHttp(options: { durationSec: number; rounds?: number }): Promise<HttpBenchRow[]> {
+  const rounds = options.rounds ?? 3;
+  const slice = Math.max(1, Math.round(options.durationSec / rounds));
+  const started: { name: string; child: ChildProcess; base: string; ids: Map<string, string> }[] = [];
   let port = 39_100;
-  for (const [name, file] of Object.entries(servers)) {
-    port++;
-    const child = await startServer(file, port);
-    const base = `http://127.0.0.1:${port}`;
-    try {
+  try {
+    for (const [name, file] of Object.entries(servers)) {
+      port++;
+      const child = await startServer(file, port);
+      const base = `http://127.0.0.1:${port}`;
+      const ids = new Map<string, string>();
+      started.push({ name, child, base, ids });
       for (const prefix of ['/mem', '']) {
-        const label = prefix === '' ? 'PGlite' : 'in memory';
-        let n = 0;
-        const post: autocannon.Request = {
+        const seeded = await fetch(`${base}${prefix}/customers`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name: 'Seed', email: 'seed@example.com' }),
+        });
+        const { id } = (await seeded.json()) as { id: string };
+        ids.set(prefix, id);
+        // A short warm-up, so the JIT has seen the routes before anything is measured.
+        await load(base, 2, [{ method: 'GET', path: `${prefix}/customers/${id}` }]);
+      }
+    }
+    let n = 0;
+    const scenarios: { name: string; request: (prefix: string, id: string) => autocannon.Request }[] = [
+      { name: 'GET one', request: (prefix, id) => ({ method: 'GET', path: `${prefix}/customers/${id}` }) },
+      {
+        name: 'POST validated',
+        request: (prefix) => ({
           method: 'POST',
           path: `${prefix}/customers`,
           headers: { 'content-type': 'application/json' },
@@ -62,29 +83,47 @@ export async function benchHttp(options: { durationSec: number }): Promise<HttpB
             ...request,
             body: JSON.stringify({ name: `Bench ${n}`, email: `bench-${n++}@example.com` }),
           }),
-        };
-        const seeded = await fetch(`${base}${prefix}/customers`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ name: 'Seed', email: 'seed@example.com' }),
-        });
-        const { id } = (await seeded.json()) as { id: string };
-        const get: autocannon.Request = { method: 'GET', path: `${prefix}/customers/${id}` };
-        await load(base, 2, [get]);
-        const got = await load(base, options.durationSec, [get]);
-        rows.push({ server: name, scenario: `GET one (${label})`, requestsPerSec: got.rps, p99Ms: got.p99 });
-        const posted = await load(base, options.durationSec, [post]);
-        rows.push({
-          server: name,
-          scenario: `POST validated (${label})`,
-          requestsPerSec: posted.rps,
-          p99Ms: posted.p99,
-        });
+        }),
+      },
+    ];
+    const rows: HttpBenchRow[] = [];
+    for (const prefix of ['/mem', '']) {
+      const label = prefix === '' ? 'PGlite' : 'in memory';
+      for (const scenario of scenarios) {
+        const measured = started.map(() => [] as { rps: number; p99: number }[]);
+        for (let round = 0; round < rounds; round++) {
+          for (let turn = 0; turn < started.length; turn++) {
+            const index = (round + turn) % started.length;
+            const entry = started[index] as (typeof started)[number];
+            const request = scenario.request(prefix, entry.ids.get(prefix) as string);
+            measured[index]?.push(await load(entry.base, slice, [request]));
+          }
+        }
+        for (const [index, entry] of started.entries()) {
+          const runs = measured[index] ?? [];
+          rows.push({
+            server: entry.name,
+            scenario: `${scenario.name} (${label})`,
+            requestsPerSec: median(runs.map((run) => run.rps)),
+            p99Ms: median(runs.map((run) => run.p99)),
+          });
+        }
       }
-    } finally {
+    }
+    return rows;
+  } finally {
+    for (const { child } of started) {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
     }
   }
-  return rows;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
