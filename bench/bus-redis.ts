@@ -17,13 +17,27 @@ const MAX_LEN = 1_000_000;
 /** Measured rounds of each side. */
 const ROUNDS = 5;
 
+/** A side's figures, plus what it cost in CPU per message. */
+export interface RedisBenchRow extends BusBenchRow {
+  /**
+   * CPU time of this process (JavaScript, client, sockets) per message, in microseconds: steadier than msg/s on a
+   * shared host. The server's share is not counted (one Redis process serves every client on the host).
+   */
+  clientCpuUs: number;
+}
+
+/** One round of a side. */
+interface Round extends Figures {
+  clientCpuUs: number;
+}
+
 /**
  * Measures `messages` messages going publish → consume → ack twice in one run against the server at `url`: raw
  * ioredis as an expert would write it (pipelined XADD, XREADGROUP COUNT 100, one XACK per batch on a second
  * connection), then the Gantry adapter through the `Bus` interface (publish, subscribe with concurrency 100, ack).
  * Producer and consumer share the process; latency is from the publish time stamped in the body to the handler.
  */
-export async function benchRedis(options: { messages: number; url: string }): Promise<BusBenchRow[]> {
+export async function benchRedis(options: { messages: number; url: string }): Promise<RedisBenchRow[]> {
   const prefix = `gantry-bench-${randomBytes(4).toString('hex')}:`;
   const admin = new Redis(options.url, { maxRetriesPerRequest: 1 });
   try {
@@ -33,21 +47,37 @@ export async function benchRedis(options: { messages: number; url: string }): Pr
     await adapterRun(options.url, prefix, 'warm-adapter', warmup);
     // Rounds alternate the two sides and each reports its median round, so a burst of load from other processes on
     // the machine lands on one round of one side rather than skewing the ratio.
-    const raw: Figures[] = [];
-    const adapter: Figures[] = [];
+    const raw: Round[] = [];
+    const adapter: Round[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      raw.push(await rawRun(options.url, `${prefix}raw-${round}`, options.messages));
-      adapter.push(await adapterRun(options.url, prefix, `adapter-${round}`, options.messages));
+      raw.push(await costed(options.messages, () => rawRun(options.url, `${prefix}raw-${round}`, options.messages)));
+      adapter.push(
+        await costed(options.messages, () => adapterRun(options.url, prefix, `adapter-${round}`, options.messages)),
+      );
       await deleteKeys(admin, prefix);
     }
     return [
-      { name: 'raw ioredis', ...median(raw) },
-      { name: 'gantry redis', ...median(adapter) },
+      { name: 'raw ioredis', ...median(raw), clientCpuUs: medianCpu(raw) },
+      { name: 'gantry redis', ...median(adapter), clientCpuUs: medianCpu(adapter) },
     ];
   } finally {
     await deleteKeys(admin, prefix);
     admin.disconnect();
   }
+}
+
+/** Runs one round of a side, with the CPU time this process spent on it per message. */
+async function costed(messages: number, run: () => Promise<Figures>): Promise<Round> {
+  const cpu = process.cpuUsage();
+  const result = await run();
+  const used = process.cpuUsage(cpu);
+  return { ...result, clientCpuUs: (used.user + used.system) / messages };
+}
+
+/** The median CPU per message over the rounds, apart from their throughput: the two need not be the same round. */
+function medianCpu(rounds: Round[]): number {
+  const sorted = rounds.map((round) => round.clientCpuUs).sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
 async function rawRun(url: string, key: string, messages: number): Promise<Figures> {
@@ -123,11 +153,11 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const messages = Number(process.argv[2] ?? 20_000);
   const url = process.argv[3] ?? 'redis://127.0.0.1:6379';
   const rows = await benchRedis({ messages, url });
-  const base = rows[0] as BusBenchRow;
+  const base = rows[0] as RedisBenchRow;
   for (const row of rows) {
     const ratio = (row.msgsPerSec / base.msgsPerSec).toFixed(2);
     console.log(
-      `${row.name.padEnd(16)}${row.msgsPerSec.toFixed(0).padStart(9)} msg/s  p99 ${row.p99Ms.toFixed(1).padStart(7)} ms  ratio ${ratio}`,
+      `${row.name.padEnd(16)}${row.msgsPerSec.toFixed(0).padStart(9)} msg/s  p99 ${row.p99Ms.toFixed(1).padStart(7)} ms  ratio ${ratio}  client ${row.clientCpuUs.toFixed(1).padStart(5)} µs/msg`,
     );
   }
 }

@@ -6,6 +6,7 @@ import type { Envelope } from '../envelope.ts';
 import { encodeRedisEntry, redisRetryKey, redisStreamKey } from './codec.ts';
 import { RedisCommandDeadlines } from './deadlines.ts';
 import { parseRedisStreamsUrl, type RedisConnectionTarget, type RedisStreamsOptions } from './options.ts';
+import { RedisPublisher } from './publisher.ts';
 import { RedisStreamsSubscription } from './subscription.ts';
 
 /** The ioredis client class, as {@link createRedisStreamsBus} loads it. */
@@ -52,10 +53,10 @@ export class RedisStreamsBus implements Bus {
   readonly embedded = false;
   private readonly init: RedisStreamsBusInit;
   private readonly commands: Redis;
-  /** The `commandTimeoutMs` bound of the commands connection's publishes and queries. */
+  /** The `commandTimeoutMs` bound of the commands connection's queries. */
   private readonly deadlines: RedisCommandDeadlines;
-  /** The `MAXLEN ~` arguments of every XADD (none when `maxLen` is 0). */
-  private readonly trim: (string | number)[];
+  /** The XADDs of each event-loop turn, as one pipeline on the commands connection. */
+  private readonly publisher: RedisPublisher;
   /** Acks, claims and retries of every subscription, opened at the first subscribe (see {@link RedisStreamsBus.settler}). */
   private settles: Redis | undefined;
   private readonly subscriptions = new Set<RedisStreamsSubscription>();
@@ -66,7 +67,12 @@ export class RedisStreamsBus implements Bus {
     this.init = init;
     this.commands = this.connect('commands');
     this.deadlines = new RedisCommandDeadlines(init.options.commandTimeoutMs);
-    this.trim = init.options.maxLen > 0 ? ['MAXLEN', '~', init.options.maxLen] : [];
+    this.publisher = new RedisPublisher(
+      this.commands,
+      init.options.maxLen,
+      init.options.commandTimeoutMs,
+      (stream, error) => brokerError(`publish to '${stream}'`, error),
+    );
   }
 
   /** The tuning in force, from the URL. */
@@ -74,14 +80,18 @@ export class RedisStreamsBus implements Bus {
     return this.init.options;
   }
 
-  async publish(stream: string, envelope: Envelope): Promise<void> {
-    if (this.closed) throw new GantryError('GANTRY_ERR_BUS_CLOSED', `bus closed; cannot publish to ${stream}`);
-    const key = redisStreamKey(this.init.options.prefix, stream);
-    try {
-      await this.deadlines.bound(this.commands.xadd(key, ...this.trim, '*', ...encodeRedisEntry(envelope)));
-    } catch (error) {
-      throw brokerError(`publish to '${stream}'`, error);
+  publish(stream: string, envelope: Envelope): Promise<void> {
+    if (this.closed) {
+      return Promise.reject(new GantryError('GANTRY_ERR_BUS_CLOSED', `bus closed; cannot publish to ${stream}`));
     }
+    let fields: string[];
+    try {
+      fields = encodeRedisEntry(envelope);
+    } catch (error) {
+      // `data` that JSON cannot write (a BigInt, a cycle): the promise rejects, as it did when publish was async.
+      return Promise.reject(error);
+    }
+    return this.publisher.xadd(stream, redisStreamKey(this.init.options.prefix, stream), fields);
   }
 
   async subscribe(
@@ -182,6 +192,8 @@ export class RedisStreamsBus implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Publishes of this turn go out before QUIT rather than after it, on a closed connection.
+    this.publisher.flush();
     for (const subscription of [...this.subscriptions]) subscription.abort();
     await Promise.all([quit(this.commands), this.settles ? quit(this.settles) : undefined]);
   }
@@ -222,9 +234,10 @@ export class RedisStreamsBus implements Bus {
       maxRetriesPerRequest: null,
       retryStrategy: (times) => Math.min(100 * times, 2_000),
     };
-    // Auto-pipelining sends the commands of one event-loop turn (concurrent publishes, acks) in one write. The
-    // commands connection bounds its commands itself (RedisCommandDeadlines: one timer per turn, not per publish);
-    // the settle connection's commands are few (acks go out batched), so ioredis' per-command timer is fine there.
+    // Auto-pipelining sends the commands of one event-loop turn (acks, claims) in one write. Publishes do not use it:
+    // RedisPublisher pipelines them itself, with one timer per turn. The commands connection bounds its other commands
+    // with RedisCommandDeadlines; the settle connection's commands are few (acks go out batched), so ioredis'
+    // per-command timer is fine there.
     const client = new this.init.Redis(
       role === 'commands'
         ? { ...base, enableAutoPipelining: true }

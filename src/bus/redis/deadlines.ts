@@ -7,9 +7,9 @@ interface DeadlineBatch {
 
 /**
  * Bounds how long commands wait for their reply, reconnection included, with one timer per event-loop turn instead of
- * one per command. ioredis' `commandTimeout` arms and clears a timer on every command, which was about a tenth of the
- * client's CPU per message in `bench/bus-redis.ts`; concurrent publishes of one turn go out in one auto-pipelined
- * write anyway, so they can share a deadline.
+ * one per command. ioredis' `commandTimeout` arms and clears a timer on every command; the queries of the commands
+ * connection (group creation, stats) use this instead, as publishes do in `RedisPublisher` (publisher.ts), which batches its
+ * XADDs per turn itself.
  *
  * A command past its deadline is rejected with the same error ioredis gives (`Command timed out`); like with ioredis,
  * the command itself stays queued and may still run once the connection is back.
