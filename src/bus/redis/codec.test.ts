@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createEnvelope } from '../envelope.ts';
+import { encodeMessage } from '../codec.ts';
+import { createEnvelope, type Envelope } from '../envelope.ts';
 import { decodeRedisEntry, encodeRedisEntry, redisRetryKey, redisStreamKey } from './codec.ts';
 
 const envelope = createEnvelope({
@@ -22,6 +23,29 @@ describe('redis entry codec', () => {
     });
     expect(fields.slice(2)).toEqual(['body', '{"id":7,"note":"héllo"}']);
     expect(decodeRedisEntry(fields)).toEqual({ ok: true, envelope });
+  });
+
+  it("writes exactly the JSON of the shared codec's headers, whatever attributes an envelope has", () => {
+    const every: Envelope = {
+      ...createEnvelope({
+        stream: 'orders.created',
+        data: null,
+        source: 'orders@1.2.0',
+        key: 'quote " backslash \\ newline \n é \u2028 😀',
+        idempotencyKey: 'order-7',
+        tracking: { requestId: 'req-1', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+      }),
+      tracestate: 'vendor=a,other=b',
+    };
+    const bare = createEnvelope({ stream: 's', data: [1], source: 'x@1' });
+    for (const sample of [envelope, every, bare]) {
+      const fields = encodeRedisEntry(sample);
+      const { headers, body } = encodeMessage(sample);
+      expect(fields).toEqual(['headers', JSON.stringify(headers), 'body', body]);
+      expect(decodeRedisEntry(fields)).toEqual({ ok: true, envelope: sample });
+    }
+    // An attribute the shared codec writes must not be missing here: every optional one is set on `every`.
+    expect(Object.keys(encodeMessage(every).headers)).toHaveLength(11);
   });
 
   it('reads headers written as fields of their own by a foreign producer', () => {

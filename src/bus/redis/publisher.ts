@@ -1,4 +1,5 @@
 import type { ChainableCommander, Redis } from 'ioredis';
+import { BODY_FIELD, HEADERS_FIELD } from './codec.ts';
 
 /** The publishes of one event-loop turn: one pipeline, one deadline, a settle pair per publish. */
 interface PublishBatch {
@@ -30,8 +31,8 @@ const MAX_BATCH = 1_000;
  */
 export class RedisPublisher {
   private current: PublishBatch | undefined;
-  /** `MAXLEN ~ <maxLen>`, or nothing when `maxLen` is 0; as strings, so ioredis has nothing to convert per command. */
-  private readonly trim: string[];
+  /** The `MAXLEN ~` cap, as a string so ioredis has nothing to convert per command; undefined when `maxLen` is 0. */
+  private readonly maxLen: string | undefined;
 
   /**
    * @param client - the connection to publish on.
@@ -46,17 +47,19 @@ export class RedisPublisher {
     private readonly timeoutMs: number,
     private readonly failure: (stream: string, error: unknown) => Error,
   ) {
-    this.trim = maxLen > 0 ? ['MAXLEN', '~', String(maxLen)] : [];
+    this.maxLen = maxLen > 0 ? String(maxLen) : undefined;
   }
 
   /**
-   * Appends an entry with `fields` to `key`, the key of `stream`; resolves once the server has it, rejects with the
-   * `failure` of the error otherwise.
+   * Appends the entry `headers <headers> body <body>` (see encodeRedisEntry) to `key`, the key of `stream`; resolves
+   * once the server has it, rejects with the `failure` of the error otherwise.
    */
-  xadd(stream: string, key: string, fields: readonly string[]): Promise<void> {
+  xadd(stream: string, key: string, headers: string, body: string): Promise<void> {
     let batch = this.current;
     if (batch === undefined) batch = this.open();
-    batch.pipeline.xadd(key, ...this.trim, '*', ...fields);
+    // Arguments written out rather than spread from arrays: no array to build per publish.
+    if (this.maxLen === undefined) batch.pipeline.xadd(key, '*', HEADERS_FIELD, headers, BODY_FIELD, body);
+    else batch.pipeline.xadd(key, 'MAXLEN', '~', this.maxLen, '*', HEADERS_FIELD, headers, BODY_FIELD, body);
     const { resolves, rejects } = batch;
     batch.streams.push(stream);
     const added = new Promise<void>((resolve, reject) => {

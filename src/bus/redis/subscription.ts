@@ -378,10 +378,9 @@ export class RedisStreamsSubscription implements Subscription {
       // A handler that throws before returning its promise is a failed handler like any other.
       handled = Promise.reject(error);
     }
-    handled.then(
-      () => this.finish(delivery),
-      () => this.finish(delivery),
-    );
+    // One callback for both outcomes: the handler's result does not matter here, only that it is over.
+    const finish = (): void => this.finish(delivery);
+    handled.then(finish, finish);
   }
 
   private finish(delivery: RedisStreamsDelivery): void {
