@@ -1,15 +1,13 @@
 // The dashboard in a real browser: Debian's headless Chromium driven by playwright-core. It needs no broker, but it
 // needs /usr/bin/chromium (CI installs it); screenshots go to test-artifacts/.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { defineStream, service, t } from 'gantry';
 import { observability } from 'gantry/observe';
 import { startTestHost, type TestHost } from 'gantry/testing';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, type TestBrowser } from '../support/browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
 
 const parcelSent = defineStream('dashboard-parcels.sent', t.Object({ parcelId: t.String(), weight: t.Number() }));
@@ -55,7 +53,7 @@ describe('the dashboard in Chromium', () => {
   let address = '';
   let context: BrowserContext;
   let page: Page;
-  let profile = '';
+  let chromiumRun: TestBrowser | undefined;
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -65,22 +63,8 @@ describe('the dashboard in Chromium', () => {
       plugins: observability({ errors: false, dashboard: { enabled: true } }),
     });
     address = await app.host.listen();
-    profile = mkdtempSync(path.join(tmpdir(), 'gantry-dashboard-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1280, height: 860 },
-    });
+    chromiumRun = await launchChromium('dashboard', { width: 1280, height: 860 });
+    context = chromiumRun.context;
     page = context.pages()[0] ?? (await context.newPage());
     // The page must load everything from the host itself: any other address is a failure.
     await context.route(
@@ -90,9 +74,8 @@ describe('the dashboard in Chromium', () => {
   });
 
   afterAll(async () => {
-    await context?.close();
+    await chromiumRun?.close();
     await app?.stop();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   it('loads fast from local assets and shows the running services and how the stream connects them', async () => {

@@ -1,8 +1,7 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startTestHost, type TestHost } from 'gantry/testing';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customers } from '../../examples/customers/service.ts';
 import { notifier } from '../../examples/notifier/service.ts';
@@ -10,8 +9,8 @@ import { replicator } from '../../examples/replicator/service.ts';
 import { ChangeBroadcaster } from '../../examples/web/broadcaster.ts';
 import { webApp } from '../../examples/web/plugin.ts';
 import { webService } from '../../examples/web/service.ts';
+import { launchChromium, type TestBrowser } from '../support/browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve('test-artifacts');
 /** How long a page may take to show what another did: the change goes through outbox, bus, consumer and SSE. */
 const LIVE_MS = 10_000;
@@ -33,7 +32,7 @@ async function textOf(page: Page, selector: string, predicate: (text: string) =>
 describe('the web app in headless Chromium, two pages side by side', () => {
   let app: TestHost;
   let baseUrl: string;
-  let userDataDir: string;
+  let chromiumRun: TestBrowser | undefined;
   let browser: BrowserContext;
   let one: Page;
   let two: Page;
@@ -49,23 +48,8 @@ describe('the web app in headless Chromium, two pages side by side', () => {
     });
     baseUrl = await app.host.listen();
     await mkdir(ARTIFACTS, { recursive: true });
-    userDataDir = await mkdtemp(path.join(tmpdir(), 'gantry-web-app-chromium-'));
-    // A persistent context is how Playwright takes a user data folder of our choosing (a fresh one).
-    browser = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
+    chromiumRun = await launchChromium('web-app', { width: 1280, height: 900 });
+    browser = chromiumRun.context;
     const open = async (): Promise<Page> => {
       const page = await browser.newPage();
       page.on('pageerror', (error) => pageProblems.push(`page error: ${error.message}`));
@@ -86,9 +70,8 @@ describe('the web app in headless Chromium, two pages side by side', () => {
   });
 
   afterAll(async () => {
-    await browser?.close();
+    await chromiumRun?.close();
     await app?.stop();
-    if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
   });
 
   it('shows on page two, live, what page one creates, edits and deletes', async () => {

@@ -1,16 +1,15 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startTestHost, type TestHost } from 'gantry/testing';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customers } from '../../examples/customers/service.ts';
 import { ChangeBroadcaster } from '../../examples/web/broadcaster.ts';
 import { webApp } from '../../examples/web/plugin.ts';
 import { webLogin, webService } from '../../examples/web/service.ts';
+import { launchChromium, type TestBrowser } from '../support/browser.ts';
 import { freePort, startOidcProvider, TEST_ACCOUNT, type TestOidcProvider } from '../support/oidc-provider.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve('test-artifacts');
 /** Generous: the machine is shared, and a login is several redirects and page loads. */
 const WAIT_MS = 20_000;
@@ -47,7 +46,7 @@ describe('logging in to the web app through a real OpenID provider, in headless 
   let provider: TestOidcProvider;
   let app: TestHost;
   let baseUrl: string;
-  let userDataDir: string;
+  let chromiumRun: TestBrowser | undefined;
   let browser: BrowserContext;
   let page: Page;
   const suffix = Math.random().toString(36).slice(2, 8);
@@ -77,31 +76,16 @@ describe('logging in to the web app through a real OpenID provider, in headless 
     });
     baseUrl = await app.host.listen();
     await mkdir(ARTIFACTS, { recursive: true });
-    userDataDir = await mkdtemp(path.join(tmpdir(), 'gantry-web-login-chromium-'));
-    browser = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
+    chromiumRun = await launchChromium('web-login', { width: 1280, height: 900 });
+    browser = chromiumRun.context;
     page = await browser.newPage();
     page.setDefaultTimeout(WAIT_MS);
   });
 
   afterAll(async () => {
-    await browser?.close();
+    await chromiumRun?.close();
     await app?.stop();
     await provider?.close();
-    if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
   });
 
   it('refuses the app without a session, logs in at the provider, works with CSRF, and logs out', async () => {
