@@ -44,11 +44,11 @@ export function generateApiKey(): { key: string; hash: string } {
 export class ApiKeyVerifier {
   private readonly records: { record: ApiKeyRecord; digest: Buffer }[];
 
+  private readonly header: string;
+
   /** @throws GantryError `GANTRY_ERR_AUTH_MISCONFIGURED` for a hash that is not `sha256:<base64url>` or a repeated id. */
-  constructor(
-    records: readonly ApiKeyRecord[],
-    private readonly header: string,
-  ) {
+  constructor(records: readonly ApiKeyRecord[], header: string) {
+    this.header = header;
     const ids = new Set<string>();
     this.records = records.map((record) => {
       const digest = record.hash.startsWith(PREFIX) ? Buffer.from(record.hash.slice(PREFIX.length), 'base64url') : null;

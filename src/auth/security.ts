@@ -65,12 +65,15 @@ export class HostSecurity {
   private readonly verifiers: Verifiers;
   private readonly services: readonly string[];
 
+  private readonly options: HostSecurityOptions;
+
   private constructor(
-    private readonly options: HostSecurityOptions,
+    options: HostSecurityOptions,
     verifiers: Verifiers,
     plans: Map<string, AuthPlan>,
     implicitlyPublic: string[],
   ) {
+    this.options = options;
     this.verifiers = verifiers;
     this.plans = plans;
     this.implicitlyPublic = implicitlyPublic;

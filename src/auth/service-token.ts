@@ -60,8 +60,11 @@ export interface ServiceTokenVerifierOptions {
 export class ServiceTokenVerifier {
   private readonly keys: Uint8Array[];
 
+  private readonly options: ServiceTokenVerifierOptions;
+
   /** @throws GantryError `GANTRY_ERR_AUTH_MISCONFIGURED` without a secret of at least 32 characters. */
-  constructor(private readonly options: ServiceTokenVerifierOptions) {
+  constructor(options: ServiceTokenVerifierOptions) {
+    this.options = options;
     if (options.secrets.length === 0 || options.secrets.some((secret) => secret.length < 32)) {
       throw new GantryError(
         'GANTRY_ERR_AUTH_MISCONFIGURED',

@@ -104,7 +104,10 @@ export class HostCalls {
   private sender: HttpSender | undefined;
   private readonly verifier: ServiceTokenVerifier | undefined;
 
-  constructor(private readonly options: HostCallsOptions) {
+  private readonly options: HostCallsOptions;
+
+  constructor(options: HostCallsOptions) {
+    this.options = options;
     this.credentials = new ServiceCredentials(options.serviceSecret);
     this.verifier = options.serviceSecret
       ? new ServiceTokenVerifier({

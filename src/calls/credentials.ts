@@ -11,7 +11,11 @@ const TOKEN_TTL_SECONDS = 60;
 export class ServiceCredentials {
   private readonly cache = new Map<string, { token: string; renewAt: number }>();
 
-  constructor(private readonly secret: string | undefined) {}
+  private readonly secret: string | undefined;
+
+  constructor(secret: string | undefined) {
+    this.secret = secret;
+  }
 
   /** True when calls carry a token (the host has a service secret). */
   get enabled(): boolean {

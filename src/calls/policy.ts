@@ -73,11 +73,12 @@ export class TargetPolicy {
   private readonly budget: RetryBudget;
   private inFlight = 0;
 
-  constructor(
-    readonly target: string,
-    policy: CallPolicy,
-    private readonly log: Logger,
-  ) {
+  readonly target: string;
+  private readonly log: Logger;
+
+  constructor(target: string, policy: CallPolicy, log: Logger) {
+    this.target = target;
+    this.log = log;
     this.breaker = circuitBreaker(handleWhen(countsAgainstBreaker), {
       halfOpenAfter: policy.breakerHalfOpenAfterMs,
       breaker: new EitherBreaker(
@@ -186,10 +187,13 @@ export class TargetPolicy {
 
 /** Opens when either breaker says so: N failures in a row, or a failure rate over a window. */
 class EitherBreaker implements IBreaker {
-  constructor(
-    private readonly consecutive: ConsecutiveBreaker,
-    private readonly sampling: SamplingBreaker,
-  ) {}
+  private readonly consecutive: ConsecutiveBreaker;
+  private readonly sampling: SamplingBreaker;
+
+  constructor(consecutive: ConsecutiveBreaker, sampling: SamplingBreaker) {
+    this.consecutive = consecutive;
+    this.sampling = sampling;
+  }
 
   get state(): unknown {
     return { consecutive: this.consecutive.state, sampling: this.sampling.state };
@@ -216,10 +220,13 @@ class EitherBreaker implements IBreaker {
 
 /** Shortens each backoff so that the retry never starts past the caller's deadline. */
 class DeadlineBackoff<C> implements IBackoffFactory<C> {
-  constructor(
-    private readonly inner: IBackoffFactory<C>,
-    private readonly deadline: number | undefined,
-  ) {}
+  private readonly inner: IBackoffFactory<C>;
+  private readonly deadline: number | undefined;
+
+  constructor(inner: IBackoffFactory<C>, deadline: number | undefined) {
+    this.inner = inner;
+    this.deadline = deadline;
+  }
 
   next(context: C): IBackoff<C> {
     const step = this.inner.next(context);

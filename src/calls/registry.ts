@@ -109,12 +109,22 @@ export class RegistryMembership {
   private timer: NodeJS.Timeout | undefined;
   private failing = false;
 
+  private readonly registry: Registry;
+  private readonly records: readonly InstanceRecord[];
+  private readonly timing: { heartbeatMs: number; ttlMs: number };
+  private readonly log: Logger;
+
   constructor(
-    private readonly registry: Registry,
-    private readonly records: readonly InstanceRecord[],
-    private readonly timing: { heartbeatMs: number; ttlMs: number },
-    private readonly log: Logger,
-  ) {}
+    registry: Registry,
+    records: readonly InstanceRecord[],
+    timing: { heartbeatMs: number; ttlMs: number },
+    log: Logger,
+  ) {
+    this.registry = registry;
+    this.records = records;
+    this.timing = timing;
+    this.log = log;
+  }
 
   /** Registers every record now, then keeps them alive. */
   async start(): Promise<void> {

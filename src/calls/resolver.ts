@@ -94,11 +94,15 @@ export class Balancer implements InstancePicker {
   private next = 0;
   private readonly inFlight = new Map<string, number>();
 
-  constructor(
-    private readonly target: string,
-    private readonly source: InstanceSource,
-    private readonly mode: BalanceMode,
-  ) {}
+  private readonly target: string;
+  private readonly source: InstanceSource;
+  private readonly mode: BalanceMode;
+
+  constructor(target: string, source: InstanceSource, mode: BalanceMode) {
+    this.target = target;
+    this.source = source;
+    this.mode = mode;
+  }
 
   async pick(): Promise<Endpoint> {
     const urls = await this.source.urls();

@@ -14,10 +14,13 @@ export class RetryBudget {
   private readonly retries = new Float64Array(BUCKETS);
   private bucketSecond = 0;
 
-  constructor(
-    private readonly options: { ratio: number; minPerSecond: number },
-    private readonly now: () => number = Date.now,
-  ) {}
+  private readonly options: { ratio: number; minPerSecond: number };
+  private readonly now: () => number;
+
+  constructor(options: { ratio: number; minPerSecond: number }, now: () => number = Date.now) {
+    this.options = options;
+    this.now = now;
+  }
 
   /** Counts a first attempt: it earns `ratio` retries. */
   recordRequest(): void {

@@ -81,7 +81,11 @@ export class HookRegistry {
     onDeadLetter: [],
   };
 
-  constructor(private readonly onHookError: (hook: HookName, error: unknown) => void) {}
+  private readonly onHookError: (hook: HookName, error: unknown) => void;
+
+  constructor(onHookError: (hook: HookName, error: unknown) => void) {
+    this.onHookError = onHookError;
+  }
 
   /** Registers a hook; an unknown name or a non-function fails here, never in the middle of a request. */
   add<K extends HookName>(name: K, fn: HookMap[K]): void {

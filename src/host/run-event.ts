@@ -116,10 +116,10 @@ class Deadline {
   readonly abort: (reason: GantryError) => void;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(
-    readonly options: RunEventOptions,
-    reject: (reason: GantryError) => void,
-  ) {
+  readonly options: RunEventOptions;
+
+  constructor(options: RunEventOptions, reject: (reason: GantryError) => void) {
+    this.options = options;
     this.abort = (reason) => {
       this.settle();
       this.controller.abort(reason);

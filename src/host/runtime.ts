@@ -22,6 +22,23 @@ import type { HookRegistry } from './hooks.ts';
 /** How many outboxed messages' emitting spans an instance remembers until its relay publishes them. */
 const MAX_OUTBOX_EMITTERS = 10_000;
 
+/** What a service runtime takes from its host. */
+interface ServiceRuntimeDeps {
+  env: GantryEnv;
+  log: Logger;
+  bus: () => Bus;
+  hooks: HookRegistry;
+  stopping: AbortSignal;
+  /** Asks the outbox relays to look for new rows soon. */
+  nudgeOutbox: () => void;
+  /** The custom metrics of this service (a plugin's, or ones that record nothing). */
+  metrics: Metrics;
+  /** The host's stream counters, where publishes are counted. */
+  counters: CounterBook;
+  /** Calls to other services (`ctx.client`, `ctx.request`, `ctx.send`); refused when absent. */
+  calls?: HostCalls;
+}
+
 /** One service as a running host holds it: its resolved config, its opened drivers, and how to make contexts. */
 export class ServiceRuntime {
   readonly handles = new Map<string, DriverHandle<unknown>>();
@@ -29,25 +46,15 @@ export class ServiceRuntime {
   /** The service's jobs, set by the host at start when the service has tasks or schedules. */
   jobs: Jobs | undefined;
 
-  constructor(
-    readonly service: AnyService,
-    readonly config: ServiceConfig,
-    private readonly deps: {
-      env: GantryEnv;
-      log: Logger;
-      bus: () => Bus;
-      hooks: HookRegistry;
-      stopping: AbortSignal;
-      /** Asks the outbox relays to look for new rows soon. */
-      nudgeOutbox: () => void;
-      /** The custom metrics of this service (a plugin's, or ones that record nothing). */
-      metrics: Metrics;
-      /** The host's stream counters, where publishes are counted. */
-      counters: CounterBook;
-      /** Calls to other services (`ctx.client`, `ctx.request`, `ctx.send`); refused when absent. */
-      calls?: HostCalls;
-    },
-  ) {}
+  readonly service: AnyService;
+  readonly config: ServiceConfig;
+  private readonly deps: ServiceRuntimeDeps;
+
+  constructor(service: AnyService, config: ServiceConfig, deps: ServiceRuntimeDeps) {
+    this.service = service;
+    this.config = config;
+    this.deps = deps;
+  }
 
   get name(): string {
     return this.service.info.name;

@@ -12,14 +12,16 @@ export const MAX_CATCH_UP = 100;
 export class CronSchedule {
   private readonly cron: Cron;
 
+  readonly pattern: string;
+  readonly timezone?: string;
+
   /**
    * @param timezone An IANA zone; UTC when omitted, so a schedule fires at the same instant whatever the machine's
    *   zone is.
    */
-  constructor(
-    readonly pattern: string,
-    readonly timezone?: string,
-  ) {
+  constructor(pattern: string, timezone?: string) {
+    this.pattern = pattern;
+    this.timezone = timezone;
     try {
       this.cron = new Cron(pattern, { timezone: timezone ?? 'UTC', paused: true });
     } catch (error) {

@@ -48,12 +48,17 @@ export class AmqpRpcTransport implements RpcTransport {
   >();
   private broken: Error | undefined;
 
-  constructor(
-    private readonly client: AmqpClient,
-    private readonly connectUrl: string,
-    private readonly connectionName: string,
-    private readonly displayUrl: string,
-  ) {}
+  private readonly client: AmqpClient;
+  private readonly connectUrl: string;
+  private readonly connectionName: string;
+  private readonly displayUrl: string;
+
+  constructor(client: AmqpClient, connectUrl: string, connectionName: string, displayUrl: string) {
+    this.client = client;
+    this.connectUrl = connectUrl;
+    this.connectionName = connectionName;
+    this.displayUrl = displayUrl;
+  }
 
   /** The open connection, opened on first use and again after it was lost. */
   connection(): Promise<ChannelModel> {

@@ -47,10 +47,13 @@ export class NatsRpcTransport implements RpcTransport {
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
 
-  constructor(
-    private readonly nc: NatsConnection,
-    private readonly prefix: string,
-  ) {}
+  private readonly nc: NatsConnection;
+  private readonly prefix: string;
+
+  constructor(nc: NatsConnection, prefix: string) {
+    this.nc = nc;
+    this.prefix = prefix;
+  }
 
   async respond(subject: string, handle: (body: string) => Promise<string>): Promise<RpcResponder> {
     const inFlight = new Set<Promise<void>>();

@@ -520,10 +520,10 @@ class PostgresDelivery implements Delivery {
   settled = false;
   private readonly id: string;
 
-  constructor(
-    private readonly owner: GroupConsumer,
-    row: ClaimedRow,
-  ) {
+  private readonly owner: GroupConsumer;
+
+  constructor(owner: GroupConsumer, row: ClaimedRow) {
+    this.owner = owner;
     this.id = row.id;
     this.attempt = row.attempts;
     const decoded = decodeRow(row);
@@ -560,11 +560,15 @@ class AckBatcher {
   private running = 0;
   private scheduled = false;
 
-  constructor(
-    private readonly client: PostgresBusClient,
-    private readonly statement: string,
-    private readonly groupId: number,
-  ) {}
+  private readonly client: PostgresBusClient;
+  private readonly statement: string;
+  private readonly groupId: number;
+
+  constructor(client: PostgresBusClient, statement: string, groupId: number) {
+    this.client = client;
+    this.statement = statement;
+    this.groupId = groupId;
+  }
 
   add(id: string): Promise<void> {
     let batch = this.queue[this.queue.length - 1];

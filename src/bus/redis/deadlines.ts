@@ -17,8 +17,12 @@ interface DeadlineBatch {
 export class RedisCommandDeadlines {
   private current: DeadlineBatch | undefined;
 
+  private readonly timeoutMs: number;
+
   /** @param timeoutMs - how long a command may wait for its reply. */
-  constructor(private readonly timeoutMs: number) {}
+  constructor(timeoutMs: number) {
+    this.timeoutMs = timeoutMs;
+  }
 
   /** `command`, or a rejection if it has not settled within the deadline. */
   bound<T>(command: Promise<T>): Promise<T> {

@@ -34,6 +34,10 @@ export class RedisPublisher {
   /** The `MAXLEN ~` cap, as a string so ioredis has nothing to convert per command; undefined when `maxLen` is 0. */
   private readonly maxLen: string | undefined;
 
+  private readonly client: Redis;
+  private readonly timeoutMs: number;
+  private readonly failure: (stream: string, error: unknown) => Error;
+
   /**
    * @param client - the connection to publish on.
    * @param maxLen - the approximate cap of every stream (`MAXLEN ~`); 0 keeps everything.
@@ -41,12 +45,10 @@ export class RedisPublisher {
    * @param failure - the error a failed publish rejects with, from the stream and the client's error (a
    *   `ReplyError` from the server, the connection's, or `Command timed out`).
    */
-  constructor(
-    private readonly client: Redis,
-    maxLen: number,
-    private readonly timeoutMs: number,
-    private readonly failure: (stream: string, error: unknown) => Error,
-  ) {
+  constructor(client: Redis, maxLen: number, timeoutMs: number, failure: (stream: string, error: unknown) => Error) {
+    this.client = client;
+    this.timeoutMs = timeoutMs;
+    this.failure = failure;
     this.maxLen = maxLen > 0 ? String(maxLen) : undefined;
   }
 

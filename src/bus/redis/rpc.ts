@@ -51,10 +51,12 @@ export class RedisRpcTransport implements RpcTransport {
   private readonly pending = new Map<string, { resolve: (body: string) => void }>();
   private readonly blocking = new Set<Redis>();
 
-  constructor(
-    private readonly connect: (role: string, extra?: RedisOptions) => Redis,
-    private readonly names: { prefix: string; instanceId: string },
-  ) {
+  private readonly connect: (role: string, extra?: RedisOptions) => Redis;
+  private readonly names: { prefix: string; instanceId: string };
+
+  constructor(connect: (role: string, extra?: RedisOptions) => Redis, names: { prefix: string; instanceId: string }) {
+    this.connect = connect;
+    this.names = names;
     this.commands = connect('rpc', { enableAutoPipelining: true, commandTimeout: 10_000 });
     this.commands.on('error', () => undefined);
     this.replyChannel = `${names.prefix}rpc:reply:${names.instanceId}:${randomUUID()}`;

@@ -55,7 +55,11 @@ class RedisAckBatcher {
   /** Batches sent and not answered yet. */
   private readonly sending = new Set<Promise<void>>();
 
-  constructor(private readonly send: (ids: string[]) => Promise<unknown>) {}
+  private readonly send: (ids: string[]) => Promise<unknown>;
+
+  constructor(send: (ids: string[]) => Promise<unknown>) {
+    this.send = send;
+  }
 
   add(id: string): Promise<void> {
     let batch = this.current;
@@ -106,12 +110,14 @@ class RedisStreamsDelivery implements Delivery {
   /** True once acked or given back; later calls do nothing. */
   settled = false;
 
-  constructor(
-    private readonly owner: RedisStreamsSubscription,
-    readonly id: string,
-    fields: readonly string[],
-    readonly attempt: number,
-  ) {
+  private readonly owner: RedisStreamsSubscription;
+  readonly id: string;
+  readonly attempt: number;
+
+  constructor(owner: RedisStreamsSubscription, id: string, fields: readonly string[], attempt: number) {
+    this.owner = owner;
+    this.id = id;
+    this.attempt = attempt;
     const decoded = decodeRedisEntry(fields);
     if (decoded.ok) this.envelope = decoded.envelope;
     else {

@@ -31,10 +31,13 @@ export class PostgresRegistry implements Registry {
   readonly kind = 'postgres';
   private lists = 0;
 
-  constructor(
-    private readonly pool: Pool,
-    private readonly table: string,
-  ) {}
+  private readonly pool: Pool;
+  private readonly table: string;
+
+  constructor(pool: Pool, table: string) {
+    this.pool = pool;
+    this.table = table;
+  }
 
   /** Creates the table when it does not exist. */
   async ensureTable(): Promise<void> {

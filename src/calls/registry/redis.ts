@@ -36,10 +36,13 @@ export async function openRedisRegistry(url: URL): Promise<RedisRegistry> {
 export class RedisRegistry implements Registry {
   readonly kind = 'redis';
 
-  constructor(
-    private readonly client: Redis,
-    private readonly prefix: string,
-  ) {}
+  private readonly client: Redis;
+  private readonly prefix: string;
+
+  constructor(client: Redis, prefix: string) {
+    this.client = client;
+    this.prefix = prefix;
+  }
 
   async register(record: InstanceRecord, ttlMs: number): Promise<void> {
     await this.client.set(this.key(record.service, record.instanceId), JSON.stringify(record), 'PX', ttlMs);

@@ -26,7 +26,11 @@ export class EventLog {
   private readonly entries: LogEntry[] = [];
   private readonly clients = new Set<ServerResponse>();
 
-  constructor(private readonly size: number) {}
+  private readonly size: number;
+
+  constructor(size: number) {
+    this.size = size;
+  }
 
   /** Adds a finished run and sends it to every listener. */
   add(run: EventRun): void {

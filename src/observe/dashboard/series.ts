@@ -31,14 +31,16 @@ const SAMPLE_SIZE = 256;
 export class RequestSeries {
   private readonly buckets: (Bucket | undefined)[];
 
+  private readonly windowMs: number;
+  readonly bucketMs: number;
+
   /**
    * @param windowMs How far back the series goes.
    * @param bucketMs The width of one bucket.
    */
-  constructor(
-    private readonly windowMs: number,
-    readonly bucketMs: number,
-  ) {
+  constructor(windowMs: number, bucketMs: number) {
+    this.windowMs = windowMs;
+    this.bucketMs = bucketMs;
     this.buckets = new Array(Math.ceil(windowMs / bucketMs)).fill(undefined);
   }
 

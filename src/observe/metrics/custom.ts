@@ -50,7 +50,11 @@ export interface CustomMetricsOptions {
 export class CustomMetrics {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly options: CustomMetricsOptions) {}
+  private readonly options: CustomMetricsOptions;
+
+  constructor(options: CustomMetricsOptions) {
+    this.options = options;
+  }
 
   /** The `ctx.metrics` of one service. */
   forService(service: ServiceInfo): Metrics {

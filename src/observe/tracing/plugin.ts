@@ -146,10 +146,13 @@ class SpanBuilder {
   /** The id of the HTTP span above each HTTP event, drawn when the event ends and used when the answer is sent. */
   private readonly httpSpanIds = new WeakMap<Tracking, string>();
 
-  constructor(
-    private readonly sink: SpanSink,
-    private readonly consumers: Map<string, ConsumerInfo>,
-  ) {}
+  private readonly sink: SpanSink;
+  private readonly consumers: Map<string, ConsumerInfo>;
+
+  constructor(sink: SpanSink, consumers: Map<string, ConsumerInfo>) {
+    this.sink = sink;
+    this.consumers = consumers;
+  }
 
   /** A span per event run (loops excepted: a loop runs for the host's lifetime, too long for a span). */
   event(run: EventRun): void {
