@@ -214,7 +214,11 @@ function scopesOf(claims: Record<string, unknown>, claim: string): string[] {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
 }
 
-function stringsAt(claims: Record<string, unknown>, path: string): string[] {
+/**
+ * The strings at a claim path (`roles`, or dotted for nested claims: `realm_access.roles`): an array's strings, or a
+ * single string; none when the path leads elsewhere.
+ */
+export function stringsAt(claims: Readonly<Record<string, unknown>>, path: string): string[] {
   let node: unknown = claims;
   for (const key of path.split('.')) {
     node = typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[key] : undefined;

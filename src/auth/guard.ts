@@ -6,9 +6,18 @@ import type { HostSecurity } from './security.ts';
 /** Where a Gantry server keeps its host's security, for guards on routes that plugins add. */
 const SECURITY = Symbol('gantry.security');
 
-/** Makes a host's security reachable from `requireRole` on the routes of `app`. */
+/**
+ * Makes a host's security reachable from `requireRole` and from host plugins (the browser login) on the routes of
+ * `app`, and checks, once every route is built, that events accepting sessions have a login to open them.
+ */
 export function attachSecurity(app: FastifyInstance, security: HostSecurity): void {
   app.decorate(SECURITY, security);
+  app.addHook('onReady', async () => security.checkSessions());
+}
+
+/** The host security of a Gantry server, or undefined for a server outside a host. */
+export function securityOf(app: FastifyInstance): HostSecurity | undefined {
+  return (app as unknown as Record<symbol, HostSecurity | undefined>)[SECURITY];
 }
 
 /** A Fastify hook that lets a request through or throws the error to answer. */
@@ -16,8 +25,8 @@ export type RouteGuard = (request: FastifyRequest, reply: FastifyReply) => Promi
 
 /**
  * A guard for admin routes that host plugins add (`/metrics`, `/_gantry`, job and stream admin): in prod (or with
- * `GANTRY_ADMIN_PROTECT=true`) the caller must present a credential of any method the host configures and hold
- * `role`; elsewhere the route stays open, so a laptop needs no credentials to look at its own metrics.
+ * `GANTRY_ADMIN_PROTECT=true`) the caller must present a credential of any method the host configures (a browser
+ * login's session included, with its roles from the ID token) and hold `role`; elsewhere the route stays open, so a laptop needs no credentials to look at its own metrics.
  * Use it as the route's `onRequest` hook.
  *
  * @example
@@ -25,7 +34,7 @@ export type RouteGuard = (request: FastifyRequest, reply: FastifyReply) => Promi
  */
 export function requireRole(role: string): RouteGuard {
   return async (request) => {
-    const security = (request.server as unknown as Record<symbol, HostSecurity | undefined>)[SECURITY];
+    const security = securityOf(request.server);
     if (!security) {
       // Fail closed: a route outside a Gantry host has no way to check anyone.
       throw new GantryError(
@@ -38,6 +47,6 @@ export function requireRole(role: string): RouteGuard {
     if (plan.methods.length === 0) {
       throw forbidden(`this endpoint requires the role '${role}', and the host configures no way to authenticate`);
     }
-    await security.authenticate(plan, request.headers);
+    await security.authenticate(plan, request);
   };
 }

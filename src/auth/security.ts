@@ -1,3 +1,4 @@
+import { parseCookie } from 'cookie';
 import type { GantryEnv } from '../config/env.ts';
 import type { AuthConfig } from '../config/host-config.ts';
 import { GantryError } from '../errors/gantry-error.ts';
@@ -38,12 +39,39 @@ export interface HostSecurityOptions {
 /** Request headers as Node gives them. */
 export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
+/** What credential checks read of a request (a Fastify request is one): its method, for CSRF, and its headers. */
+export interface AuthRequest {
+  readonly method: string;
+  readonly headers: RequestHeaders;
+}
+
+/**
+ * Lets host security accept a browser login's sessions as the `session` method. The login hands one over with
+ * {@link HostSecurity.acceptSessions} once it is on.
+ */
+export interface SessionAuthenticator {
+  /** The session cookie's name: where the credential is read, and what OpenAPI documents. */
+  readonly cookieName: string;
+  /**
+   * Opens a session cookie and, for POST, PUT, PATCH and DELETE, checks the request's CSRF token and origin.
+   *
+   * @returns The session's identity (method `session`), or undefined when the cookie does not open (tampered,
+   * sealed with another key, expired).
+   * @throws GantryError 403 `GANTRY_ERR_AUTH_CSRF`.
+   */
+  identify(cookie: string, request: AuthRequest): Promise<AuthIdentity | undefined>;
+}
+
+/** The session cookie name OpenAPI documents before a login has said its own (the login's default). */
+export const DEFAULT_SESSION_COOKIE = 'gantry_session';
+
 /** The OpenAPI security scheme name of each method. */
 export const SECURITY_SCHEME_NAMES: Readonly<Record<CredentialMethod, string>> = {
   bearer: 'bearerAuth',
   apiKey: 'apiKeyAuth',
   basic: 'basicAuth',
   service: 'serviceAuth',
+  session: 'sessionAuth',
 };
 
 type Verifiers = {
@@ -64,8 +92,9 @@ export class HostSecurity {
   private readonly plans = new Map<string, AuthPlan>();
   private readonly verifiers: Verifiers;
   private readonly services: readonly string[];
-
   private readonly options: HostSecurityOptions;
+  /** The browser login's sessions, once a login that is on has handed them over. */
+  private sessions: SessionAuthenticator | undefined;
 
   private constructor(
     options: HostSecurityOptions,
@@ -122,6 +151,9 @@ export class HostSecurity {
     for (const plan of plans.values()) for (const method of plan.methods) used.add(method);
     const configured = configuredMethods(options.config);
     for (const method of used) {
+      // Sessions come from a browser login that is configured later (by its service at setup): checked when the
+      // HTTP server is ready, see checkSessions.
+      if (method === 'session') continue;
       if (!configured.includes(method)) problems.push(`events use '${method}' but ${MISSING[method]}`);
     }
     if (problems.length > 0) {
@@ -146,32 +178,62 @@ export class HostSecurity {
   adminPlan(role: string): AuthPlan | null {
     const protect = this.options.adminProtect ?? this.options.env === 'prod';
     if (!protect) return null;
-    return { methods: configuredMethods(this.options.config), anonymous: false, scopes: [], roles: [role] };
+    return { methods: this.configuredMethods(), anonymous: false, scopes: [], roles: [role] };
   }
 
-  /** The methods the host has settings for. */
+  /** The methods the host has settings for, and `session` once a browser login is on. */
   configuredMethods(): CredentialMethod[] {
-    return configuredMethods(this.options.config);
+    const methods = configuredMethods(this.options.config);
+    if (this.sessions) methods.push('session');
+    return methods;
+  }
+
+  /**
+   * Accepts the sessions of a browser login as the `session` method: events that list it, and admin endpoints. A
+   * login calls it when the host builds its routes with login on; a second login replaces the first.
+   */
+  acceptSessions(sessions: SessionAuthenticator): void {
+    this.sessions = sessions;
+  }
+
+  /**
+   * Checks that a browser login is on when events accept sessions; run once the HTTP server's routes are built.
+   *
+   * @throws GantryError `GANTRY_ERR_AUTH_MISCONFIGURED` naming those events.
+   */
+  checkSessions(): void {
+    if (this.sessions) return;
+    const events = [...this.plans].filter(([, plan]) => plan.methods.includes('session')).map(([name]) => name);
+    if (events.length === 0) return;
+    const names = events.map((name) => name.replace('\u0000', ': '));
+    throw new GantryError(
+      'GANTRY_ERR_AUTH_MISCONFIGURED',
+      `auth is misconfigured:\n  - events use 'session' but no browser login is on (add OidcLogin's plugin and set ` +
+        `GANTRY_OIDC_ISSUER and the rest of GANTRY_OIDC_*): ${names.join(', ')}`,
+      { details: names },
+    );
   }
 
   /**
    * Verifies the credential a request carries for a plan and checks its scopes and roles.
    *
+   * @param request The request's method (CSRF checks of sessions) and headers.
    * @param service The service the event belongs to: service tokens must be meant for it.
    * @returns The identity, or undefined when the plan lets anonymous requests through and none was sent.
-   * @throws GantryError 401 `GANTRY_ERR_AUTH_UNAUTHENTICATED` with challenges, 403 `GANTRY_ERR_AUTH_FORBIDDEN`.
+   * @throws GantryError 401 `GANTRY_ERR_AUTH_UNAUTHENTICATED` with challenges, 403 `GANTRY_ERR_AUTH_FORBIDDEN`,
+   * 403 `GANTRY_ERR_AUTH_CSRF` for a state-changing request made with a session but without its CSRF token.
    */
-  async authenticate(plan: AuthPlan, headers: RequestHeaders, service?: string): Promise<AuthIdentity | undefined> {
+  async authenticate(plan: AuthPlan, request: AuthRequest, service?: string): Promise<AuthIdentity | undefined> {
     if (plan.methods.length === 0) return undefined;
-    const presented = this.presented(plan, headers);
+    const presented = this.presented(plan, request.headers);
     if (!presented) {
       if (plan.anonymous) return undefined;
       throw unauthenticated(
         `this endpoint needs credentials: ${plan.methods.map(describe).join(' or ')}`,
-        plan.methods.map((method) => this.challengeFor(method)),
+        plan.methods.flatMap((method) => this.challengeFor(method) ?? []),
       );
     }
-    const identity = await this.verify(presented.method, presented.credential, service);
+    const identity = await this.verify(presented, request, service);
     checkGrants(plan, identity);
     return identity;
   }
@@ -184,8 +246,9 @@ export class HostSecurity {
   /** The OpenAPI security schemes of the configured methods, by scheme name. */
   securitySchemes(): Record<string, Record<string, string>> {
     const schemes: Record<string, Record<string, string>> = {};
+    const names = { apiKeyHeader: this.options.config.apiKeyHeader, sessionCookie: this.sessions?.cookieName };
     for (const method of this.configuredMethods()) {
-      schemes[SECURITY_SCHEME_NAMES[method]] = securityScheme(method, this.options.config.apiKeyHeader);
+      schemes[SECURITY_SCHEME_NAMES[method]] = securityScheme(method, names);
     }
     return schemes;
   }
@@ -197,13 +260,28 @@ export class HostSecurity {
   ): { method: CredentialMethod; credential: string } | undefined {
     const authorization = single(headers.authorization);
     for (const method of plan.methods) {
-      const credential = credentialFor(method, headers, authorization, this.options.config.apiKeyHeader);
+      const credential =
+        method === 'session'
+          ? this.sessionCookie(headers)
+          : credentialFor(method, headers, authorization, this.options.config.apiKeyHeader);
       if (credential !== undefined) return { method, credential };
     }
     return undefined;
   }
 
-  private verify(method: CredentialMethod, credential: string, service: string | undefined): Promise<AuthIdentity> {
+  /** The session cookie a request carries; never one while no login is on. */
+  private sessionCookie(headers: RequestHeaders): string | undefined {
+    const cookies = single(headers.cookie);
+    if (!this.sessions || cookies === undefined) return undefined;
+    return nonEmpty(parseCookie(cookies)[this.sessions.cookieName]);
+  }
+
+  private async verify(
+    presented: { method: CredentialMethod; credential: string },
+    request: AuthRequest,
+    service: string | undefined,
+  ): Promise<AuthIdentity> {
+    const { method, credential } = presented;
     switch (method) {
       case 'bearer':
         return (this.verifiers.bearer as JwtVerifier).verify(credential);
@@ -216,10 +294,17 @@ export class HostSecurity {
           credential,
           service === undefined ? this.services : [service],
         );
+      case 'session': {
+        const identity = await (this.sessions as SessionAuthenticator).identify(credential, request);
+        // No challenge: a browser cannot answer one, it logs in through the login's pages.
+        if (!identity) throw unauthenticated('the session has ended or is not valid; log in again', []);
+        return identity;
+      }
     }
   }
 
-  private challengeFor(method: CredentialMethod): string {
+  /** The `WWW-Authenticate` challenge of a method; none for sessions, which no HTTP scheme describes. */
+  private challengeFor(method: CredentialMethod): string | undefined {
     switch (method) {
       case 'bearer':
         return challenge('Bearer');
@@ -229,17 +314,27 @@ export class HostSecurity {
         return challenge('Basic', { charset: 'UTF-8' });
       case 'service':
         return challenge('GantryService', { header: SERVICE_TOKEN_HEADER });
+      case 'session':
+        return undefined;
     }
   }
 }
 
+/** Names an OpenAPI security scheme needs from the host's settings. */
+export interface SchemeNames {
+  /** The API key header; default `x-api-key`. */
+  apiKeyHeader?: string | undefined;
+  /** The browser login's session cookie; default {@link DEFAULT_SESSION_COOKIE}. */
+  sessionCookie?: string | undefined;
+}
+
 /** The OpenAPI security scheme of one method. */
-export function securityScheme(method: CredentialMethod, apiKeyHeader = 'x-api-key'): Record<string, string> {
+export function securityScheme(method: CredentialMethod, names: SchemeNames = {}): Record<string, string> {
   switch (method) {
     case 'bearer':
       return { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' };
     case 'apiKey':
-      return { type: 'apiKey', in: 'header', name: apiKeyHeader };
+      return { type: 'apiKey', in: 'header', name: names.apiKeyHeader ?? 'x-api-key' };
     case 'basic':
       return { type: 'http', scheme: 'basic' };
     case 'service':
@@ -248,6 +343,15 @@ export function securityScheme(method: CredentialMethod, apiKeyHeader = 'x-api-k
         in: 'header',
         name: SERVICE_TOKEN_HEADER,
         description: 'A short-lived service-to-service token (signServiceToken)',
+      };
+    case 'session':
+      return {
+        type: 'apiKey',
+        in: 'cookie',
+        name: names.sessionCookie ?? DEFAULT_SESSION_COOKIE,
+        description:
+          'The session cookie of the browser login (GET /auth/login); POST, PUT, PATCH and DELETE also need its ' +
+          'CSRF token in x-csrf-token',
       };
   }
 }
@@ -269,6 +373,7 @@ const MISSING: Record<CredentialMethod, string> = {
   apiKey: 'host.auth.apiKeys is empty (GANTRY_API_KEYS)',
   basic: 'host.auth.basicUsers is empty (GANTRY_BASIC_USERS)',
   service: 'host.auth.serviceSecret is not set (GANTRY_SERVICE_SECRET)',
+  session: 'no browser login is on (GANTRY_OIDC_ISSUER)',
 };
 
 function configuredMethods(config: AuthConfig): CredentialMethod[] {
@@ -312,7 +417,7 @@ function buildVerifiers(options: HostSecurityOptions, methods: readonly Credenti
 }
 
 function credentialFor(
-  method: CredentialMethod,
+  method: Exclude<CredentialMethod, 'session'>,
   headers: RequestHeaders,
   authorization: string | undefined,
   apiKeyHeader: string,
@@ -347,6 +452,8 @@ function describe(method: CredentialMethod): string {
       return 'a user name and password';
     case 'service':
       return 'a service token';
+    case 'session':
+      return 'a login session';
   }
 }
 

@@ -470,8 +470,12 @@ export class Host {
           };
         });
         if (host.docs) {
-          const document = this.openApi();
-          app.get('/openapi.json', async () => document);
+          // Built at the first request, once plugins (a browser login's session scheme) have told security theirs.
+          let document: OpenApiDocument | undefined;
+          app.get('/openapi.json', async () => {
+            document ??= this.openApi();
+            return document;
+          });
           const streams = this.asyncApi();
           app.get('/asyncapi.json', async () => streams);
           registerDocsUi(app, this.title());

@@ -62,7 +62,9 @@ export function buildOpenApi(services: readonly AnyService[], options: OpenApiOp
       (paths[path] as Record<string, unknown>)[event.method.toLowerCase()] = op;
     }
   }
-  for (const [name, scheme] of Object.entries(options.security?.schemes ?? {})) schemes[name] ??= scheme;
+  // The host's schemes carry its own names (API key header, session cookie): they win over the defaults that
+  // operations filled in.
+  Object.assign(schemes, options.security?.schemes);
   const document: OpenApiDocument = {
     openapi: '3.1.0',
     info: {

@@ -203,7 +203,7 @@ function authHook<R>(security: HttpSecurity<R> | undefined, route: HttpRoute<R>)
   if (plan.methods.length === 0) return {};
   return {
     preParsing: async (request: FastifyRequest, _reply: FastifyReply, payload: unknown) => {
-      const identity = await security.host.authenticate(plan, request.headers, service);
+      const identity = await security.host.authenticate(plan, request, service);
       if (identity !== undefined) identities.set(request, identity);
       return payload as never;
     },

@@ -27,18 +27,34 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Options of {@link startOidcProvider}. */
+export interface TestOidcProviderOptions {
+  redirectUri: string;
+  /**
+   * More claims of the account (`roles`, `realm_access`), granted with the `roles` scope and written into the ID
+   * token itself, as providers configured to put roles there do.
+   */
+  claims?: Record<string, unknown>;
+}
+
 /**
  * Starts the provider. Dev interactions serve the login form; consent is granted without a page (the test client
  * is first-party), so a login is: authorise → login form → back to `redirectUri`.
  */
-export async function startOidcProvider(options: { redirectUri: string }): Promise<TestOidcProvider> {
+export async function startOidcProvider(options: TestOidcProviderOptions): Promise<TestOidcProvider> {
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const clientId = 'gantry-web';
   const clientSecret = `secret-${Math.random().toString(36).slice(2)}`;
   const accounts: Record<string, Record<string, unknown>> = {
-    [TEST_ACCOUNT]: { sub: TEST_ACCOUNT, name: 'Alice Example', email: 'alice@example.com', email_verified: true },
+    [TEST_ACCOUNT]: {
+      sub: TEST_ACCOUNT,
+      name: 'Alice Example',
+      email: 'alice@example.com',
+      email_verified: true,
+      ...options.claims,
+    },
   };
   const provider = new Provider(issuer, {
     clients: [
@@ -55,7 +71,14 @@ export async function startOidcProvider(options: { redirectUri: string }): Promi
       const claims = accounts[id];
       return claims ? { accountId: id, claims: () => claims } : undefined;
     },
-    claims: { openid: ['sub'], profile: ['name'], email: ['email', 'email_verified'] },
+    claims: {
+      openid: ['sub'],
+      profile: ['name'],
+      email: ['email', 'email_verified'],
+      roles: ['roles', 'realm_access'],
+    },
+    // Claims of the granted scopes go into the ID token too, not only to the userinfo endpoint.
+    conformIdTokenClaims: false,
     pkce: { required: () => true },
     cookies: { keys: [`cookie-key-${Math.random().toString(36).slice(2)}`] },
     features: { devInteractions: { enabled: true } },
@@ -65,7 +88,7 @@ export async function startOidcProvider(options: { redirectUri: string }): Promi
       const existing = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session?.grantIdFor(clientIdOf);
       if (existing) return provider.Grant.find(existing);
       const grant = new provider.Grant({ clientId: clientIdOf, accountId: ctx.oidc.session?.accountId as string });
-      grant.addOIDCScope('openid profile email');
+      grant.addOIDCScope('openid profile email roles');
       await grant.save();
       return grant;
     },

@@ -99,6 +99,7 @@ describe('cookie security of browser login', () => {
     sessionSecret: SESSION_SECRET,
     scopes: 'profile',
     sessionMaxAgeSeconds: 600,
+    rolesClaim: 'roles',
     cookieName: 'gantry_session',
   };
   it('marks cookies Secure everywhere but plain http on loopback in dev and test', () => {

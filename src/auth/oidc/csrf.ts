@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
 import { GantryError } from '../../errors/gantry-error.ts';
+import type { AuthRequest } from '../security.ts';
 
 /** The header in which the web app echoes its session's CSRF token. */
 export const CSRF_HEADER = 'x-csrf-token';
@@ -23,7 +23,7 @@ export function isUnsafeMethod(method: string): boolean {
  * @param origin The app's own origin (`https://app.example.com`).
  * @throws GantryError 403 `GANTRY_ERR_AUTH_CSRF`.
  */
-export function checkCsrf(request: FastifyRequest, expected: string, origin: string): void {
+export function checkCsrf(request: AuthRequest, expected: string, origin: string): void {
   const site = single(request.headers['sec-fetch-site']);
   if (site !== undefined && site !== 'same-origin') {
     throw refused(`a ${request.method} from another site (Sec-Fetch-Site: ${site}) is refused`);

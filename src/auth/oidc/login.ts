@@ -6,10 +6,12 @@ import type { GantryEnv } from '../../config/env.ts';
 import { GantryError } from '../../errors/gantry-error.ts';
 import type { HostPlugin, HostPluginApi } from '../../host/plugin.ts';
 import { setRequestIdentity } from '../../http/server.ts';
+import { stringsAt } from '../bearer.ts';
 import { unauthenticated } from '../challenge.ts';
+import { securityOf } from '../guard.ts';
 import type { AuthIdentity } from '../identity.ts';
 import { CSRF_HEADER, checkCsrf, isUnsafeMethod } from './csrf.ts';
-import { ephemeralSecret, SessionSealer } from './session.ts';
+import { ephemeralSecret, type SessionData, SessionSealer } from './session.ts';
 import type { OidcSettings } from './settings.ts';
 
 /** Options of {@link OidcLogin}. */
@@ -34,6 +36,7 @@ interface ActiveLogin {
   scope: string;
   maxAgeSeconds: number;
   cookieName: string;
+  rolesClaim: string;
   /** False only on plain http loopback in dev and test: a browser drops Secure cookies sent over http elsewhere. */
   secure: boolean;
   /** Discovery over plain http is allowed only where cookies may be insecure too. */
@@ -44,6 +47,12 @@ interface ActiveLogin {
 /** How long a login may take at the provider, in seconds: the life of the login cookie. */
 const LOGIN_MAX_AGE_SECONDS = 600;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+/**
+ * Bounds on the roles a session keeps: they travel in the cookie, and browsers drop cookies past about 4 KiB (a
+ * session is then lost without a word), so a provider sending hundreds of groups must be noticed, not obeyed.
+ */
+const MAX_ROLES = 32;
+const MAX_ROLE_LENGTH = 64;
 
 /**
  * Browser login with OpenID Connect (authorisation code flow with PKCE, by `openid-client`) as a host plugin, and the
@@ -59,6 +68,10 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
  * test, bounded life) and a readable CSRF cookie; `POST /auth/logout` ends the session; `GET /auth/session` says who is
  * logged in. Requests under a protected prefix need the session (its subject becomes `ctx.auth`, method `session`),
  * and their POST, PUT, PATCH and DELETE need the CSRF token in `x-csrf-token`.
+ *
+ * Once on, the login also hands its sessions to the host's security, so events that list `session` among their
+ * methods (`auth: ['bearer', 'session']`) accept it wherever they live, and `requireRole` accepts it with the roles the
+ * ID token's `rolesClaim` gave at login.
  *
  * @example
  * const login = new OidcLogin({ protect: ['/app', '/customers'] });
@@ -208,8 +221,16 @@ export class OidcLogin {
       }
       if (!claims?.sub) throw unauthenticated('the provider sent no ID token subject', []);
       const csrf = randomBytes(24).toString('base64url');
+      const claimed = stringsAt(claims, login.rolesClaim);
+      const roles = claimed.filter((role) => role.length <= MAX_ROLE_LENGTH).slice(0, MAX_ROLES);
+      if (roles.length < claimed.length) {
+        api.log.warn(
+          { requestId: request.id, subject: claims.sub, claimed: claimed.length, kept: roles.length },
+          `the ID token's ${login.rolesClaim} holds more (or longer) roles than a session keeps; some were dropped`,
+        );
+      }
       const session = await login.sealer.sealSession(
-        { subject: claims.sub, issuer: claims.iss, csrf },
+        { subject: claims.sub, issuer: claims.iss, roles, csrf },
         login.maxAgeSeconds,
       );
       reply.header('set-cookie', [
@@ -235,7 +256,11 @@ export class OidcLogin {
     app.get(`${base}/session`, async (request) => {
       const session = await login.sealer.openSession(parseCookie(request.headers.cookie ?? '')[login.cookieName]);
       if (!session) throw unauthenticated('not logged in', []);
-      return { subject: session.subject, expiresAt: new Date(session.expiresAt * 1000).toISOString() };
+      return {
+        subject: session.subject,
+        roles: session.roles,
+        expiresAt: new Date(session.expiresAt * 1000).toISOString(),
+      };
     });
 
     app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -250,16 +275,19 @@ export class OidcLogin {
         }
         throw unauthenticated('log in first: this path needs a session', []);
       }
-      const identity: AuthIdentity = {
-        subject: session.subject,
-        method: 'session',
-        scopes: [],
-        roles: [],
-        claims: { sub: session.subject, iss: session.issuer },
-      };
-      setRequestIdentity(request, identity);
+      setRequestIdentity(request, identityOf(session));
       if (isUnsafeMethod(request.method)) checkCsrf(request, session.csrf, origin);
       return undefined;
+    });
+    // Events that accept `session` (and admin routes) open the same cookie through the host's security.
+    securityOf(app)?.acceptSessions({
+      cookieName: login.cookieName,
+      identify: async (cookie, request) => {
+        const session = await login.sealer.openSession(cookie);
+        if (!session) return undefined;
+        if (isUnsafeMethod(request.method)) checkCsrf(request, session.csrf, origin);
+        return identityOf(session);
+      },
     });
     api.log.info({ issuer: login.issuer.href, protect: this.protect, csrfHeader: CSRF_HEADER }, 'browser login is on');
   }
@@ -312,6 +340,7 @@ export function activate(settings: OidcSettings | undefined, env: GantryEnv): Ac
     scope: [...scopes].join(' '),
     maxAgeSeconds: settings.sessionMaxAgeSeconds,
     cookieName: settings.cookieName,
+    rolesClaim: settings.rolesClaim,
     secure: !plainLoopback(redirectUrl),
     insecureProvider: plainLoopback(issuer),
     sealer: new SessionSealer(settings.sessionSecret ?? ephemeralSecret()),
@@ -323,6 +352,17 @@ export function safeReturnTo(value: unknown, fallback: string): string {
   if (typeof value !== 'string' || value.length > 2048) return fallback;
   if (!value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) return fallback;
   return value;
+}
+
+/** The caller a session stands for: `ctx.auth` of its requests. */
+function identityOf(session: SessionData): AuthIdentity {
+  return {
+    subject: session.subject,
+    method: 'session',
+    scopes: [],
+    roles: session.roles,
+    claims: { sub: session.subject, iss: session.issuer },
+  };
 }
 
 /** A top-level page load, which can follow a redirect to the provider (an XHR or EventSource cannot). */

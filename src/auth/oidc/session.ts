@@ -1,12 +1,14 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { EncryptJWT, jwtDecrypt } from 'jose';
 
-/** What a session cookie holds once opened: who logged in, and the CSRF token of the session. */
+/** What a session cookie holds once opened: who logged in, their roles, and the CSRF token of the session. */
 export interface SessionData {
   /** The ID token's `sub`. */
   readonly subject: string;
   /** The ID token's `iss`. */
   readonly issuer: string;
+  /** The roles the ID token's roles claim gave at login (fixed for the session's life). */
+  readonly roles: readonly string[];
   /** The token state-changing requests must echo in `x-csrf-token`. */
   readonly csrf: string;
   /** When the session ends, in seconds since the epoch. */
@@ -42,7 +44,7 @@ export class SessionSealer {
 
   /** Seals a session for `maxAgeSeconds`. */
   sealSession(data: Omit<SessionData, 'expiresAt'>, maxAgeSeconds: number): Promise<string> {
-    return new EncryptJWT({ csrf: data.csrf })
+    return new EncryptJWT({ csrf: data.csrf, roles: [...data.roles] })
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
       .setSubject(data.subject)
       .setIssuer(data.issuer)
@@ -55,11 +57,13 @@ export class SessionSealer {
   async openSession(value: string | undefined): Promise<SessionData | undefined> {
     const payload = await open(value, this.sessionKey);
     if (!payload) return undefined;
-    const { sub, iss, csrf, exp } = payload;
+    const { sub, iss, csrf, exp, roles } = payload;
     if (typeof sub !== 'string' || typeof iss !== 'string' || typeof csrf !== 'string' || typeof exp !== 'number') {
       return undefined;
     }
-    return { subject: sub, issuer: iss, csrf, expiresAt: exp };
+    // Sessions sealed before roles were kept carry none.
+    const held = Array.isArray(roles) ? roles.filter((role): role is string => typeof role === 'string') : [];
+    return { subject: sub, issuer: iss, roles: held, csrf, expiresAt: exp };
   }
 
   /** Seals a login transaction for `maxAgeSeconds`. */

@@ -33,6 +33,11 @@ export const OidcSettingsSchema = Type.Object(
       default: 28_800,
       'x-gantry-env': 'GANTRY_OIDC_SESSION_MAX_AGE_SECONDS',
     }),
+    /**
+     * The ID token claim holding the user's roles, copied into the session (`ctx.auth.roles`, `requireRole`, an
+     * event's `roles`): a string or an array of strings, a dotted path for nested claims (`realm_access.roles`).
+     */
+    rolesClaim: Type.String({ default: 'roles', minLength: 1, 'x-gantry-env': 'GANTRY_OIDC_ROLES_CLAIM' }),
     /** The name of the session cookie. */
     cookieName: Type.String({ default: 'gantry_session', pattern: '^[A-Za-z0-9_-]+$' }),
   },
