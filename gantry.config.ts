@@ -8,7 +8,11 @@ import { webLogin, webService } from './examples/web/service.ts';
 
 // The web service feeds it, the web app plugin streams it to the browsers of this instance.
 const broadcaster = new ChangeBroadcaster();
-// Browser login for the web app: off until GANTRY_OIDC_ISSUER (and the rest of GANTRY_OIDC_*) is set.
+// Browser login for the web app: off until GANTRY_OIDC_ISSUER (and the rest of GANTRY_OIDC_*) is set. In prod the
+// example's events take the host default, which then names the session beside the machines' method
+// (GANTRY_AUTH_DEFAULT=bearer,session), and the event stream wants the `support` role from the ID token's roles claim
+// (GANTRY_OIDC_ROLES_CLAIM). The events declare no method themselves: a named method needs its settings in every
+// environment, and `npm start` on a laptop runs with none.
 const login = webLogin();
 
 /** The example system that `npm start` runs: every service in one process, or any of them by name or group. */
@@ -20,7 +24,7 @@ export default defineHost({
     replicator,
     webService({ broadcaster, login, group: process.env.WEB_CONSUMER_GROUP }),
   ],
-  plugins: [login.plugin(), webApp(broadcaster, { login })],
+  plugins: [login.plugin(), webApp(broadcaster)],
   // Browsers asking for `/` land on the web app; `/` still answers JSON to everyone else.
   home: '/app/',
 });

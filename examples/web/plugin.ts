@@ -12,7 +12,8 @@ export interface WebAppOptions {
   heartbeatMs?: number;
   /**
    * The role a caller needs for the event stream where admin endpoints are protected (prod, or
-   * `GANTRY_ADMIN_PROTECT=true`): it carries every customer's name and email. Default `support`.
+   * `GANTRY_ADMIN_PROTECT=true`): it carries every customer's name and email. A browser's session holds it when the
+   * ID token's roles claim (`GANTRY_OIDC_ROLES_CLAIM`) names it. Default `support`.
    */
   role?: string;
   /**
@@ -21,8 +22,10 @@ export interface WebAppOptions {
    */
   maxBufferedBytes?: number;
   /**
-   * The browser login (`webLogin()` of service.ts). While it is on, the session is what guards the event stream (a browser's
-   * EventSource cannot send the credentials `role` would need); while it is off, `role` does.
+   * The browser login (`webLogin()` of service.ts).
+   *
+   * @deprecated Not needed any more: `role` is checked against the browser's session too (its roles come from the ID
+   * token), so the stream has one guard whether login is on or off.
    */
   login?: OidcLogin | undefined;
 }
@@ -58,13 +61,8 @@ const RETRY_MS = 2_000;
 export function webApp(broadcaster: ChangeBroadcaster, options: WebAppOptions = {}): HostPlugin {
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const maxBufferedBytes = options.maxBufferedBytes ?? 1_048_576;
-  const role = options.role ?? 'support';
-  const login = options.login;
-  const roleGuard = requireRole(role);
-  const streamGuard = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (login?.enabled) return;
-    await roleGuard(request, reply);
-  };
+  // The session cookie travels with a browser's EventSource, and requireRole accepts it with its roles.
+  const streamGuard = requireRole(options.role ?? 'support');
   return {
     name: 'web-app',
     async register(api) {

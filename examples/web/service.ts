@@ -29,7 +29,7 @@ export const WEB_APP_PATHS: readonly string[] = ['/app', '/customers', '/mailbox
  *
  * @example
  * const login = webLogin();
- * defineHost({ services: [customers, webService({ broadcaster, login })], plugins: [login.plugin(), webApp(broadcaster, { login })] });
+ * defineHost({ services: [customers, webService({ broadcaster, login })], plugins: [login.plugin(), webApp(broadcaster)] });
  */
 export function webLogin(): OidcLogin {
   return new OidcLogin({ protect: WEB_APP_PATHS, home: '/app/' });
