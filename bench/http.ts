@@ -18,7 +18,8 @@ async function startServer(file: string, port: number): Promise<ChildProcess> {
   // Each server runs alone in its own process with its logs going nowhere, as they would to a log shipper's pipe.
   const child = fork(file, [], {
     env: { ...process.env, PORT: String(port), LOG_LEVEL: 'info' },
-    execArgv: ['--import', 'tsx'],
+    // Node's own type stripping, as `bin/gantry.js` runs Gantry: tsx's transform would add work of its own.
+    execArgv: [],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   await new Promise<void>((resolve, reject) => {

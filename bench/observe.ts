@@ -47,7 +47,8 @@ const servers: { name: ObserveBenchRow['server']; file: string; env: Record<stri
 async function startServer(file: string, port: number, env: Record<string, string>): Promise<ChildProcess> {
   const child = fork(file, [], {
     env: { ...process.env, ...env, PORT: String(port), LOG_LEVEL: 'info' },
-    execArgv: ['--import', 'tsx'],
+    // Node's own type stripping, as `bin/gantry.js` runs Gantry: tsx's transform would add work of its own.
+    execArgv: [],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   await new Promise<void>((resolve, reject) => {
