@@ -60,3 +60,22 @@ describe('retryWhileBusDown', () => {
     await expect(failing).rejects.toThrow('still down');
   });
 });
+
+describe('retryWhileBusDown with a step that never settles', () => {
+  it('abandons the attempt after attemptMs and tries again', async () => {
+    const { log, lines } = quietLog();
+    let calls = 0;
+    const result = await retryWhileBusDown(
+      'opening the bus',
+      () => {
+        calls++;
+        // The first attempt hangs for good, as a client can when the broker drops it mid-handshake.
+        return calls === 1 ? new Promise<string>(() => undefined) : Promise.resolve('open');
+      },
+      { timeoutMs: 10_000, log, policy: 'unavailable-only', attemptMs: 200 },
+    );
+    expect(result).toBe('open');
+    expect(calls).toBe(2);
+    expect(lines.some((line) => line.includes('did not finish within 200 ms'))).toBe(true);
+  });
+});
