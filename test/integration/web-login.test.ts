@@ -12,7 +12,7 @@ import { freePort, startOidcProvider, TEST_ACCOUNT, type TestOidcProvider } from
 
 const ARTIFACTS = path.resolve('test-artifacts');
 /** Generous: the machine is shared, and a login is several redirects and page loads. */
-const WAIT_MS = 20_000;
+const WAIT_MS = 60_000;
 
 /** What a `fetch` from inside the page got: its status and problem code. */
 interface FetchResult {
