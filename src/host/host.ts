@@ -406,6 +406,11 @@ export class Host {
     const host = this.config.host;
     const security = this.security as HostSecurity;
     const edges = await this.edges();
+    // How each route's answer picks its status, made once per route rather than per request.
+    const statusOfRoute = new Map<HttpRoute<ServiceRuntime>, (result: unknown) => number | undefined>();
+    for (const route of routes) statusOfRoute.set(route, (result) => answerStatus(result, route.event.schemas));
+    const statusOf = (route: HttpRoute<ServiceRuntime>) =>
+      statusOfRoute.get(route) ?? ((result: unknown) => answerStatus(result, route.event.schemas));
     return createHttpServer<ServiceRuntime>({
       routes,
       edges,
@@ -437,10 +442,7 @@ export class Host {
             // The subject alone goes to the logs: claims may hold personal data.
             log: auth ? this.log.child({ subject: auth.subject }) : this.log,
             hooks: this.hooks,
-            context: (log, signal) => {
-              const ctx = runtime.eventContext(route.event.name, tracking, log, signal, deadline);
-              return auth ? { ...ctx, auth } : ctx;
-            },
+            context: (log, signal) => runtime.eventContext(route.event.name, tracking, log, signal, deadline, auth),
           },
           plan.allow
             ? async (ctx) => {
@@ -448,7 +450,7 @@ export class Host {
                 return route.event.handler(input, ctx);
               }
             : (ctx) => route.event.handler(input, ctx),
-          (result) => answerStatus(result, route.event.schemas),
+          statusOf(route),
         );
         return value;
       },

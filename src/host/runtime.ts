@@ -1,4 +1,5 @@
 import type { Static, TSchema } from 'typebox';
+import type { AuthIdentity } from '../auth/identity.ts';
 import type { Bus } from '../bus/bus.ts';
 import type { CounterBook } from '../bus/counters.ts';
 import { createEnvelope, type Envelope } from '../bus/envelope.ts';
@@ -18,6 +19,8 @@ import type { AnyService } from '../service/service.ts';
 import type { StreamDef } from '../service/stream.ts';
 import { childTraceparent, type Tracking } from '../tracking/trace-context.ts';
 import type { HookRegistry } from './hooks.ts';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** How many outboxed messages' emitting spans an instance remembers until its relay publishes them. */
 const MAX_OUTBOX_EMITTERS = 10_000;
@@ -76,12 +79,19 @@ export class ServiceRuntime {
    * The context of one event run.
    *
    * @param deadline Epoch ms the run must end by; outbound calls never wait past it.
+   * @param auth The verified caller of an HTTP event.
    */
-  eventContext(event: string, tracking: Tracking, log: Logger, signal: AbortSignal, deadline?: number): Context {
-    const calls: CallsApi =
-      this.deps.calls?.forEvent({ caller: this.service.info, tracking, deadline, signal }) ??
-      callsUnavailable(`service '${this.name}' outside a host`);
-    return {
+  eventContext(
+    event: string,
+    tracking: Tracking,
+    log: Logger,
+    signal: AbortSignal,
+    deadline?: number,
+    auth?: AuthIdentity,
+  ): Context {
+    const calls =
+      this.deps.calls?.forEvent({ caller: this.service.info, tracking, deadline, signal }) ?? this.noCalls();
+    const ctx: Mutable<Context> = {
       service: this.service.info,
       env: this.deps.env,
       event,
@@ -92,17 +102,33 @@ export class ServiceRuntime {
       signal,
       metrics: this.deps.metrics,
       emit: (stream, data, options) => this.emit(stream, data, tracking, options),
-      ...(deadline !== undefined ? { deadline } : {}),
       client: calls.client,
       request: calls.request,
       send: calls.send,
       enqueue: (task, input, options) => this.jobControl().enqueue(task, input, { ...options, tracking }),
-      jobs: this.jobs ?? jobsUnavailable(this.name),
+      jobs: this.jobControl(),
     };
+    // Set after the literal rather than spread into it: the keys stay absent when there is no value.
+    if (deadline !== undefined) ctx.deadline = deadline;
+    if (auth !== undefined) ctx.auth = auth;
+    return ctx;
   }
 
+  /** What `ctx.client`, `ctx.request` and `ctx.send` are outside a host with calls: made once, they hold no state. */
+  private unavailableCalls: CallsApi | undefined;
+
+  private noCalls(): CallsApi {
+    this.unavailableCalls ??= callsUnavailable(`service '${this.name}' outside a host`);
+    return this.unavailableCalls;
+  }
+
+  /** What `ctx.jobs` is in a service without jobs: made once, it holds no state. */
+  private unavailableJobs: Jobs | undefined;
+
   private jobControl(): Jobs {
-    return this.jobs ?? jobsUnavailable(this.name);
+    if (this.jobs) return this.jobs;
+    this.unavailableJobs ??= jobsUnavailable(this.name);
+    return this.unavailableJobs;
   }
 
   /** Validates and publishes one message on behalf of this service. */
