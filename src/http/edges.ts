@@ -178,9 +178,9 @@ export async function registerEdges(app: FastifyInstance, options: EdgeOptions):
     const pages = helmetHeaders({});
     const docs = helmetHeaders(DOCS_HELMET);
     app.addHook('onRequest', (request, reply, done) => {
-      const url = request.routeOptions.url;
-      if ((request.routeOptions.config as { [EVENT_ROUTE]?: boolean } | undefined)?.[EVENT_ROUTE])
-        reply.headers(events);
+      // Read once: Fastify builds a new object on every read of `routeOptions`.
+      const { url, config } = request.routeOptions;
+      if ((config as { [EVENT_ROUTE]?: boolean } | undefined)?.[EVENT_ROUTE]) reply.headers(events);
       else reply.headers(url !== undefined && (url === '/docs' || url.startsWith('/docs/')) ? docs : pages);
       done();
     });

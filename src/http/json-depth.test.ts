@@ -13,6 +13,16 @@ describe('jsonDepth', () => {
     expect(jsonDepth('["\\"[[[", ["x"]]', 10)).toBe(2);
   });
 
+  it('ends a string at a quote after an even run of backslashes', () => {
+    // "a\\" is a string ending in one backslash: the brackets after it count.
+    expect(jsonDepth('["a\\\\", [[1]]]', 10)).toBe(3);
+    expect(jsonDepth('["a\\\\\\"[[", 1]', 10)).toBe(1);
+  });
+
+  it('counts nothing after an unterminated string', () => {
+    expect(jsonDepth('[["abc[[[[', 10)).toBe(2);
+  });
+
   it('stops as soon as the limit is passed', () => {
     expect(jsonDepth(`${'['.repeat(1_000_000)}`, 32)).toBe(33);
   });
