@@ -92,17 +92,29 @@ function registerHttpMetrics(api: HostPluginApi, registry: Registry, buckets: nu
     buckets,
     registers: [registry],
   });
-  // One child per (method, route, status): the label lookup happens once per combination, not once per request.
-  const children = new Map<string, Histogram.Internal<string>>();
+  // One child per (route, method, status): the label lookup happens once per combination, not once per request.
+  // Maps nested by route, method and status rather than one keyed by a string joined per request: the route and
+  // method strings are the same instances every time (their hashes are kept), and nothing is allocated.
+  const children = new Map<string, Map<string, Map<number, Histogram.Internal<string>>>>();
   api.routes((app) => {
     app.addHook('onResponse', (request, reply, done) => {
       const method = methodLabel(request);
       const route = routeLabel(request);
-      const key = `${method} ${reply.statusCode} ${route}`;
-      let child = children.get(key);
+      const status = reply.statusCode;
+      let byMethod = children.get(route);
+      if (byMethod === undefined) {
+        byMethod = new Map();
+        children.set(route, byMethod);
+      }
+      let byStatus = byMethod.get(method);
+      if (byStatus === undefined) {
+        byStatus = new Map();
+        byMethod.set(method, byStatus);
+      }
+      let child = byStatus.get(status);
       if (child === undefined) {
-        child = duration.labels(method, route, String(reply.statusCode));
-        children.set(key, child);
+        child = duration.labels(method, route, String(status));
+        byStatus.set(status, child);
       }
       child.observe(reply.elapsedTime / 1000);
       done();

@@ -235,7 +235,7 @@ class SpanBuilder {
     const attributes: Attributes = {
       'http.request.method': method,
       'http.response.status_code': status,
-      'url.path': (request.url.split('?')[0] ?? '/').slice(0, MAX_PATH_LENGTH),
+      'url.path': urlPath(request.url),
       [SPAN_ATTRIBUTES.requestId]: request.id,
     };
     if (route !== UNMATCHED_ROUTE) attributes['http.route'] = route;
@@ -262,6 +262,12 @@ class SpanBuilder {
 }
 
 /** The trace flags of a traceparent (its last two hex digits). */
+/** The path of a request URL, without its query, at most {@link MAX_PATH_LENGTH} long; no array is made. */
+function urlPath(url: string): string {
+  const query = url.indexOf('?');
+  return url.slice(0, Math.min(query === -1 ? url.length : query, MAX_PATH_LENGTH));
+}
+
 function traceFlags(traceparent: string): number {
   return traceparent.endsWith('01') ? 1 : Number.parseInt(traceparent.slice(-2), 16) || 0;
 }
