@@ -1,6 +1,6 @@
 // The cost of observability: the example's HTTP events on bare Fastify, on Gantry, and on Gantry with the metrics and
 // tracing plugins on, in the same run, each server alone in its own process. Run alone with
-// `npx tsx bench/observe.ts` (BENCH_SECONDS sets each measurement's length), or in `npm run bench` with
+// `node bench/observe.ts` (BENCH_SECONDS sets each measurement's length), or in `npm run bench` with
 // `BENCH_ONLY=observe`.
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
