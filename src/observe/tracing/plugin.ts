@@ -181,19 +181,20 @@ class SpanBuilder {
     }
     // A refused request (4xx) is the caller's problem, not a failed span; 5xx and crashes are errors.
     const failed = run.outcome === 'failed' && (run.status === undefined || run.status >= 500);
+    const flags = traceFlags(tracking.traceparent);
     emitSpan(this.sink, {
       name: `${run.service.name} ${run.event}`,
       kind: run.kind === 'consumer' ? SpanKind.CONSUMER : SpanKind.INTERNAL,
       traceId: tracking.traceId,
       spanId: tracking.spanId,
       parentSpanId,
-      traceFlags: traceFlags(tracking.traceparent),
+      traceFlags: flags,
       startMs: run.startedAt,
       endMs: run.startedAt + (run.durationMs ?? 0),
       attributes,
       failure: failed ? { message: errorMessage(run.error, run.status), error: run.error } : undefined,
     });
-    emitWorkSpans(this.sink, tracking, traceFlags(tracking.traceparent));
+    emitWorkSpans(this.sink, tracking, flags);
   }
 
   /** A producer span per message published by a handler; the message's `traceparent` names it. */
