@@ -124,6 +124,11 @@ export async function createHttpServer<R>(options: HttpServerOptions<R>): Promis
     for (const method of methods)
       if ((METHODS as string[]).includes(method)) known.on(method as HttpMethod, route.url, () => undefined);
   });
+  // Set before any route exists, so routes added by plugins (the CORS preflight route among them) answer errors, such
+  // as an unsupported body type, in the same problem+json shape.
+  app.setErrorHandler((thrown: FastifyError, request, reply) => {
+    sendProblem(request, reply, fromFastifyError(thrown), options.log, thrown);
+  });
   if (options.edges) await registerEdges(app, options.edges);
   if (options.security) attachSecurity(app, options.security.host);
   for (const route of options.routes) {
@@ -185,9 +190,6 @@ export async function createHttpServer<R>(options: HttpServerOptions<R>): Promis
     sendProblem(request, reply, error, options.log);
   });
 
-  app.setErrorHandler((thrown: FastifyError, request, reply) => {
-    sendProblem(request, reply, fromFastifyError(thrown), options.log, thrown);
-  });
   return app;
 }
 
