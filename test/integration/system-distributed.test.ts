@@ -4,6 +4,13 @@ import { startNatsBroker } from './brokers/nats.ts';
 import { startRabbitMqBroker } from './brokers/rabbitmq.ts';
 import { startRedisBroker } from './brokers/redis.ts';
 
+/**
+ * Mails a SIGKILLed notifier may have handed to the SMTP server without committing that it did: the sends it had in
+ * flight (its consumer's concurrency). SMTP has no transaction to join and no idempotency key, so a mail accepted by the
+ * server just before the kill is sent again on redelivery; no sender can close that window. Everything else is once.
+ */
+const NOTIFIER_SENDS_IN_FLIGHT = 8;
+
 const brokers = [
   { name: 'Redis Streams', start: startRedisBroker },
   { name: 'NATS JetStream', start: startNatsBroker },
@@ -11,7 +18,7 @@ const brokers = [
 ];
 
 describe.each(brokers)('the example system as separate processes on $name', ({ name, start }) => {
-  it('converges: replica equals source and every notification is mailed exactly once, through kills and a broker restart', async () => {
+  it('converges: replica equals source and every notification is mailed, repeats only of sends in flight at a kill, through kills and a broker restart', async () => {
     const broker = await start();
     try {
       const report = await runDistributedSystem({ broker, busOptions: '?claimTimeoutMs=3000' });
@@ -24,7 +31,7 @@ describe.each(brokers)('the example system as separate processes on $name', ({ n
         report.workload.created + report.workload.emailChanges + report.workload.deleted,
       );
       expect(report.missingMails).toBe(0);
-      expect(report.duplicateMails).toBe(0);
+      expect(report.duplicateMails).toBeLessThanOrEqual(NOTIFIER_SENDS_IN_FLIGHT);
     } finally {
       await broker.remove();
     }
