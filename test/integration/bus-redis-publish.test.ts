@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bus } from '../../src/bus/bus.ts';
 import { createEnvelope, type Envelope } from '../../src/bus/envelope.ts';
 import { decodeRedisEntry, redisStreamKey } from '../../src/bus/redis/codec.ts';
 import { resolveBus } from '../../src/bus/resolve.ts';
+import { freePort } from '../support/processes.ts';
+import { deleteKeysUnder } from '../support/redis-keys.ts';
 
 // The Redis bus's publish path (src/bus/redis/publisher.ts): the XADDs of a turn go out as one pipeline with one
 // deadline, yet each publish settles on its own.
@@ -33,16 +34,6 @@ async function numbersIn(stream: string): Promise<number[]> {
   });
 }
 
-/** A local port nothing listens on: connections to it are refused, so commands wait in the offline queue. */
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const address = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
 beforeAll(async () => {
   admin = new Redis(server, { maxRetriesPerRequest: 1 });
   expect(await admin.ping()).toBe('PONG');
@@ -50,12 +41,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled(opened.map((bus) => bus.close()));
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
-    if (keys.length > 0) await admin.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeysUnder(admin, prefix);
   admin.disconnect();
 });
 
@@ -110,7 +96,8 @@ describe('redis bus publish', () => {
   });
 
   it('fails publishes that get no answer within commandTimeoutMs as retryable, turn after turn', async () => {
-    const port = await closedPort();
+    // A free port: nothing listens there, so connections are refused and commands wait in the offline queue.
+    const port = await freePort();
     const bus = await openBus(`redis://127.0.0.1:${port}?prefix=${encodeURIComponent(prefix)}&commandTimeoutMs=200`);
     const stream = unique('unreachable');
     const first = Promise.allSettled([

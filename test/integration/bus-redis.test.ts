@@ -8,6 +8,7 @@ import { resolveBus } from '../../src/bus/resolve.ts';
 import { GantryError } from '../../src/errors/gantry-error.ts';
 import { waitFor } from '../../src/testing/index.ts';
 import { runBusConformance } from '../conformance/bus-conformance.ts';
+import { deleteKeysUnder } from '../support/redis-keys.ts';
 import { startRedisBroker } from './brokers/redis.ts';
 
 const server = process.env.GANTRY_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -37,12 +38,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled(opened.map((bus) => bus.close()));
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
-    if (keys.length > 0) await admin.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeysUnder(admin, prefix);
   admin.disconnect();
 });
 
