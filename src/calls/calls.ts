@@ -6,6 +6,7 @@ import { SERVICE_TOKEN_HEADER, ServiceTokenVerifier } from '../auth/service-toke
 import type { Bus, CheckResult } from '../bus/bus.ts';
 import { createEnvelope, type Envelope } from '../bus/envelope.ts';
 import { GantryError, toGantryError, type WireError } from '../errors/gantry-error.ts';
+import type { RunDeadlines } from '../host/deadlines.ts';
 import type { HookRegistry } from '../host/hooks.ts';
 import { runEvent } from '../host/run-event.ts';
 import type { Logger } from '../log/logger.ts';
@@ -75,7 +76,7 @@ export interface HostCallsOptions {
   bus: () => Bus;
   log: Logger;
   hooks: HookRegistry;
-  inFlight: Set<(reason: GantryError) => void>;
+  inFlight: RunDeadlines;
   eventTimeoutMs: number;
   /** Sends a request to a service hosted in this process without a socket. */
   inject?: HttpSender;
@@ -437,7 +438,7 @@ export class HostCalls {
       const timeoutMs = Math.min(own, left);
       const deadline = Date.now() + timeoutMs;
       const event = `rpc ${def.name}`;
-      const { value } = await runEvent(
+      const value = await runEvent(
         {
           service: runtime.service.info,
           event,

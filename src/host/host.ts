@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { Value } from 'typebox/value';
-import type { AuthInput } from '../auth/rules.ts';
+import type { AuthInput, AuthPlan } from '../auth/rules.ts';
 import { HostSecurity, operationSecurity } from '../auth/security.ts';
 import type { Bus, CheckResult, Subscription } from '../bus/bus.ts';
 import { startConsumer } from '../bus/consumer.ts';
@@ -24,7 +24,7 @@ import { type AsyncApiDocument, buildAsyncApi } from '../http/asyncapi.ts';
 import { registerDocsUi } from '../http/docs.ts';
 import { type EdgeOptions, openRateLimitRedis, serviceCorsRoutes } from '../http/edges.ts';
 import { buildOpenApi, type OpenApiDocument, type OpenApiSecurity } from '../http/openapi.ts';
-import { answerStatus, createHttpServer, type HttpRoute } from '../http/server.ts';
+import { answerStatusOf, createHttpServer, type HttpRoute } from '../http/server.ts';
 import { openServiceJobs, type ServiceJobs } from '../jobs/runtime.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { claimInInbox } from '../outbox/inbox.ts';
@@ -35,6 +35,7 @@ import type { ServiceInfo } from '../service/context.ts';
 import { type Metrics, noopMetrics } from '../service/metrics.ts';
 import type { AnyService, CommandDef, ConsumerDef, LoopDef } from '../service/service.ts';
 import { continueTracking } from '../tracking/trace-context.ts';
+import { RunDeadlines } from './deadlines.ts';
 import { type EventRun, HookRegistry } from './hooks.ts';
 import type { HostInfo } from './info.ts';
 import { type RunningLoop, runLoop } from './loops.ts';
@@ -97,7 +98,7 @@ export class Host {
   private readonly hooks: HookRegistry;
   private readonly stopping = new AbortController();
   /** The abort functions of in-flight event runs, called when the shutdown deadline is hit. */
-  private readonly inFlight = new Set<(reason: GantryError) => void>();
+  private readonly inFlight = new RunDeadlines();
   private readonly checks = new Map<string, () => Promise<CheckResult>>();
   private readonly extraRoutes: ((app: FastifyInstance) => void)[] = [];
   /** Gives each service its `ctx.metrics`; set by a metrics plugin. */
@@ -406,11 +407,18 @@ export class Host {
     const host = this.config.host;
     const security = this.security as HostSecurity;
     const edges = await this.edges();
-    // How each route's answer picks its status, made once per route rather than per request.
-    const statusOfRoute = new Map<HttpRoute<ServiceRuntime>, (result: unknown) => number | undefined>();
-    for (const route of routes) statusOfRoute.set(route, (result) => answerStatus(result, route.event.schemas));
-    const statusOf = (route: HttpRoute<ServiceRuntime>) =>
-      statusOfRoute.get(route) ?? ((result: unknown) => answerStatus(result, route.event.schemas));
+    // What each route's runs share, worked out once per route rather than per request: its auth plan, its own
+    // timeout and how its answer picks its status.
+    const prepared = new Map<HttpRoute<ServiceRuntime>, PreparedRoute>(
+      routes.map((route) => [
+        route,
+        {
+          plan: security.plan(route.owner.name, route.event.name),
+          timeoutMs: route.event.schemas.timeout ?? host.eventTimeoutMs,
+          statusOf: answerStatusOf(route.event.schemas),
+        },
+      ]),
+    );
     return createHttpServer<ServiceRuntime>({
       routes,
       edges,
@@ -421,17 +429,15 @@ export class Host {
       bodyLimitBytes: host.bodyLimitBytes,
       log: this.log,
       isStopping: () => this.state === 'stopping',
-      run: async (route, input, { tracking, auth }) => {
+      run: (route, input, { tracking, auth }) => {
         const runtime = route.owner;
-        const plan = security.plan(runtime.name, route.event.name);
+        const { plan, timeoutMs: ownTimeout, statusOf } = prepared.get(route) as PreparedRoute;
         // A caller's remaining time (x-gantry-deadline) caps the event's own timeout: work past it is wasted.
-        const ownTimeout = route.event.schemas.timeout ?? host.eventTimeoutMs;
-        const timeoutMs = Math.min(
-          ownTimeout,
-          parseDeadline((input.headers as Record<string, unknown>)['x-gantry-deadline']) ?? ownTimeout,
-        );
+        const callerDeadline = (input.headers as Record<string, unknown>)['x-gantry-deadline'];
+        const timeoutMs =
+          callerDeadline === undefined ? ownTimeout : Math.min(ownTimeout, parseDeadline(callerDeadline) ?? ownTimeout);
         const deadline = Date.now() + timeoutMs;
-        const { value } = await runEvent(
+        return runEvent(
           {
             service: runtime.service.info,
             event: route.event.name,
@@ -439,8 +445,8 @@ export class Host {
             tracking,
             timeoutMs,
             inFlight: this.inFlight,
-            // The subject alone goes to the logs: claims may hold personal data.
-            log: auth ? this.log.child({ subject: auth.subject }) : this.log,
+            log: this.log,
+            subject: auth?.subject,
             hooks: this.hooks,
             context: (log, signal) => runtime.eventContext(route.event.name, tracking, log, signal, deadline, auth),
           },
@@ -450,9 +456,8 @@ export class Host {
                 return route.event.handler(input, ctx);
               }
             : (ctx) => route.event.handler(input, ctx),
-          statusOf(route),
+          statusOf,
         );
-        return value;
       },
       extraRoutes: (app) => {
         app.get('/health/live', async () => ({ status: 'ok' }));
@@ -679,7 +684,7 @@ export class Host {
       input = withDefaults;
     }
     const tracking = continueTracking();
-    const { value } = await runEvent(
+    const value = await runEvent(
       {
         service: runtime.service.info,
         event: `command ${commandName}`,
@@ -793,7 +798,7 @@ export class Host {
     if (outcome === 'deadline') {
       this.log.error({ timeoutMs }, 'shutdown deadline reached; aborting work still running');
       const reason = new GantryError('GANTRY_ERR_EVENT_ABORTED', 'aborted: the host reached its shutdown deadline');
-      for (const abort of [...this.inFlight]) abort(reason);
+      this.inFlight.abortAll(reason);
       // Give aborted handlers a moment to unwind, then release resources regardless.
       await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 1_000))]);
     }
@@ -941,4 +946,11 @@ async function safeCheck(check: () => Promise<CheckResult>): Promise<CheckResult
   } catch (error) {
     return { ok: false, detail: error instanceof Error ? error.message : String(error) };
   }
+}
+
+/** What every run of one HTTP route shares. */
+interface PreparedRoute {
+  plan: AuthPlan;
+  timeoutMs: number;
+  statusOf: (result: unknown) => number | undefined;
 }

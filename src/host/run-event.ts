@@ -2,6 +2,7 @@ import { GantryError, toGantryError } from '../errors/gantry-error.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Context, ServiceInfo } from '../service/context.ts';
 import type { Tracking } from '../tracking/trace-context.ts';
+import { type RunDeadlines, TimedRun } from './deadlines.ts';
 import type { EventRun, HookRegistry } from './hooks.ts';
 
 /** How one run of an event is carried out. */
@@ -12,9 +13,12 @@ export interface RunEventOptions {
   tracking: Tracking;
   /** Aborts the run with a 504-mapped timeout error after this many ms. */
   timeoutMs: number;
-  /** The host's in-flight runs: each adds its abort function, which the shutdown deadline calls. */
-  inFlight: Set<(reason: GantryError) => void>;
+  /** The host's runs in flight: each run is tracked there until it ends, and the shutdown deadline aborts them. */
+  inFlight: RunDeadlines;
+  /** The host's logger; the run logs through a child bound to the service, the event and the tracking ids. */
   log: Logger;
+  /** The verified caller's subject, bound to the run's log lines (never its claims: they may hold personal data). */
+  subject?: string | undefined;
   hooks: HookRegistry;
   /** Builds the handler context from the run's logger and signal. */
   context: (log: Logger, signal: AbortSignal) => Context;
@@ -22,123 +26,163 @@ export interface RunEventOptions {
   fields?: Record<string, unknown>;
 }
 
-/** What a run returns: the handler's value and, for HTTP, the status decided from it. */
-export interface RunResult<T> {
-  value: T;
-  durationMs: number;
-}
-
 /**
  * Runs one event: a logger bound to its ids, a START line, the handler raced against its timeout and the host's
- * deadline, then a DONE or FAILED line with the duration, and the observer hooks around it.
+ * shutdown deadline, then a DONE or FAILED line with the duration, and the observer hooks around it. Resolves with the
+ * handler's value; `statusOf` names the status the DONE line reports for it (HTTP events).
+ *
+ * The run settles its own promise from the handler's (no `async` layers in between): a request passes through here
+ * on the hot path, and each awaited layer costs a promise and a turn of the microtask queue.
  */
-export async function runEvent<T>(
+export function runEvent<T>(
   options: RunEventOptions,
   handler: (ctx: Context) => Promise<T>,
-  statusOf: (value: T) => number | undefined = () => undefined,
-): Promise<RunResult<T>> {
-  const { tracking } = options;
-  const log = options.log.child({
-    service: options.service.name,
-    version: options.service.version,
-    event: options.event,
-    requestId: tracking.requestId,
-    traceId: tracking.traceId,
-    spanId: tracking.spanId,
+  statusOf?: (value: T) => number | undefined,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    new ActiveRun<T>(options, statusOf, resolve, reject).start(handler);
   });
-  const startedAt = performance.now();
-  const run: EventRun = {
-    service: options.service,
-    event: options.event,
-    kind: options.kind,
-    tracking,
-    startedAt: Date.now(),
-  };
-  if (options.hooks.has('onEventStart')) options.hooks.emit('onEventStart', run);
-  log.info(options.fields ?? {}, 'START');
-  try {
-    const value = await withDeadline(options, log, handler);
-    const durationMs = round(performance.now() - startedAt);
-    const status = statusOf(value);
-    log.info(status === undefined ? { durationMs } : { status, durationMs }, 'DONE');
-    run.durationMs = durationMs;
-    run.outcome = 'succeeded';
-    if (status !== undefined) run.status = status;
-    if (options.hooks.has('onEventEnd')) options.hooks.emit('onEventEnd', run);
-    return { value, durationMs };
-  } catch (thrown) {
-    const error = toGantryError(thrown);
-    const durationMs = round(performance.now() - startedAt);
-    if (error.status >= 500) log.error({ status: error.status, durationMs, err: thrown }, 'FAILED');
-    else log.info({ status: error.status, durationMs, code: error.code, reason: error.message }, 'FAILED');
-    run.durationMs = durationMs;
-    run.outcome = 'failed';
-    run.status = error.status;
-    run.error = thrown;
-    if (options.hooks.has('onEventEnd')) options.hooks.emit('onEventEnd', run);
-    throw thrown;
+}
+
+/** Loggers bound to a service and event, made once per host logger, service and event rather than per run. */
+const eventLoggers = new WeakMap<Logger, WeakMap<ServiceInfo, Map<string, Logger>>>();
+
+function eventLogger(log: Logger, service: ServiceInfo, event: string): Logger {
+  let byService = eventLoggers.get(log);
+  if (byService === undefined) {
+    byService = new WeakMap();
+    eventLoggers.set(log, byService);
   }
+  let byEvent = byService.get(service);
+  if (byEvent === undefined) {
+    byEvent = new Map();
+    byService.set(service, byEvent);
+  }
+  let bound = byEvent.get(event);
+  if (bound === undefined) {
+    bound = log.child({ service: service.name, version: service.version, event });
+    byEvent.set(event, bound);
+  }
+  return bound;
 }
 
 /**
- * Runs the handler with a signal that aborts at its timeout or at the host's shutdown deadline, and rejects at that
- * moment even if the handler ignores the signal. One controller and one timer per run: `AbortSignal.any` and
- * `AbortSignal.timeout` cost several times more on this hot path.
+ * One run in flight: its logger, its signal, and its place in the host's {@link RunDeadlines}, which times it out or
+ * aborts it at shutdown. It settles once: with the handler's outcome, or with the timeout or abort error at that
+ * moment even if the handler ignores the signal. One controller per run and no timer of its own:
+ * `AbortSignal.any`, `AbortSignal.timeout` and a timer per run cost several times more on this hot path.
  */
-function withDeadline<T>(options: RunEventOptions, log: Logger, handler: (ctx: Context) => Promise<T>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const deadline = new Deadline(options, reject);
+class ActiveRun<T> extends TimedRun {
+  readonly controller = new AbortController();
+  readonly log: Logger;
+  readonly record: EventRun;
+  readonly startedAt = performance.now();
+  private settled = false;
+  private readonly options: RunEventOptions;
+  private readonly statusOf: ((value: T) => number | undefined) | undefined;
+  private readonly resolve: (value: T) => void;
+  private readonly reject: (reason: unknown) => void;
+
+  constructor(
+    options: RunEventOptions,
+    statusOf: ((value: T) => number | undefined) | undefined,
+    resolve: (value: T) => void,
+    reject: (reason: unknown) => void,
+  ) {
+    super();
+    this.options = options;
+    this.statusOf = statusOf;
+    this.resolve = resolve;
+    this.reject = reject;
+    const { tracking } = options;
+    const bindings: Record<string, string> = {
+      requestId: tracking.requestId,
+      traceId: tracking.traceId,
+      spanId: tracking.spanId,
+    };
+    if (options.subject !== undefined) bindings.subject = options.subject;
+    this.log = eventLogger(options.log, options.service, options.event).child(bindings);
+    this.record = {
+      service: options.service,
+      event: options.event,
+      kind: options.kind,
+      tracking,
+      startedAt: Date.now(),
+    };
+  }
+
+  start(handler: (ctx: Context) => Promise<T>): void {
+    const { options } = this;
+    if (options.hooks.has('onEventStart')) options.hooks.emit('onEventStart', this.record);
+    this.log.info(options.fields ?? {}, 'START');
+    options.inFlight.add(this, options.timeoutMs, this.startedAt);
     let work: Promise<T>;
     try {
-      work = handler(options.context(log, deadline.controller.signal));
+      work = handler(options.context(this.log, this.controller.signal));
     } catch (error) {
       work = Promise.reject(error);
     }
-    // Callbacks passed inline rather than bound to names: under tsx every named closure made per run also costs a
-    // `name` property definition.
     work.then(
-      (value) => {
-        deadline.settle();
-        resolve(value);
-      },
-      (error: unknown) => {
-        deadline.settle();
-        reject(error);
-      },
+      (value) => this.succeed(value),
+      (error: unknown) => this.fail(error),
     );
-  });
-}
-
-/** The timer and the host's in-flight entry of one run; aborting rejects the run's promise. */
-class Deadline {
-  readonly controller = new AbortController();
-  /** What the host's shutdown deadline calls; the entry of this run in `inFlight`. */
-  readonly abort: (reason: GantryError) => void;
-  private readonly timer: NodeJS.Timeout;
-
-  readonly options: RunEventOptions;
-
-  constructor(options: RunEventOptions, reject: (reason: GantryError) => void) {
-    this.options = options;
-    this.abort = (reason) => {
-      this.settle();
-      this.controller.abort(reason);
-      reject(reason);
-    };
-    this.timer = setTimeout(expire, options.timeoutMs, this);
-    options.inFlight.add(this.abort);
   }
 
-  /** Ends the run's claim on the timer and the in-flight set. */
-  settle(): void {
-    clearTimeout(this.timer);
-    this.options.inFlight.delete(this.abort);
+  timedOut(): void {
+    const { event, timeoutMs } = this.options;
+    this.aborted(new GantryError('GANTRY_ERR_EVENT_TIMEOUT', `${event} did not finish within ${timeoutMs} ms`));
   }
-}
 
-function expire(deadline: Deadline): void {
-  const { event, timeoutMs } = deadline.options;
-  deadline.abort(new GantryError('GANTRY_ERR_EVENT_TIMEOUT', `${event} did not finish within ${timeoutMs} ms`));
+  aborted(reason: GantryError): void {
+    this.controller.abort(reason);
+    this.fail(reason);
+  }
+
+  private succeed(value: T): void {
+    const durationMs = this.settle();
+    if (durationMs === undefined) return;
+    try {
+      const status = this.statusOf?.(value);
+      this.log.info(status === undefined ? { durationMs } : { status, durationMs }, 'DONE');
+      this.ended(durationMs, 'succeeded', status);
+    } catch (error) {
+      // Settled by now either way: a run must never hang on its own bookkeeping.
+      this.reject(error);
+      return;
+    }
+    this.resolve(value);
+  }
+
+  private fail(thrown: unknown): void {
+    const durationMs = this.settle();
+    if (durationMs === undefined) return;
+    try {
+      const error = toGantryError(thrown);
+      if (error.status >= 500) this.log.error({ status: error.status, durationMs, err: thrown }, 'FAILED');
+      else this.log.info({ status: error.status, durationMs, code: error.code, reason: error.message }, 'FAILED');
+      this.record.error = thrown;
+      this.ended(durationMs, 'failed', error.status);
+    } finally {
+      this.reject(thrown);
+    }
+  }
+
+  /** Ends the run's claim on its deadline, once: its duration, or undefined when it had already settled. */
+  private settle(): number | undefined {
+    if (this.settled) return undefined;
+    this.settled = true;
+    this.options.inFlight.remove(this);
+    return round(performance.now() - this.startedAt);
+  }
+
+  /** Completes the run's record and tells the `onEventEnd` observers. */
+  private ended(durationMs: number, outcome: 'succeeded' | 'failed', status: number | undefined): void {
+    const { record } = this;
+    record.durationMs = durationMs;
+    record.outcome = outcome;
+    if (status !== undefined) record.status = status;
+    if (this.options.hooks.has('onEventEnd')) this.options.hooks.emit('onEventEnd', record);
+  }
 }
 
 function round(ms: number): number {

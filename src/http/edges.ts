@@ -1,7 +1,7 @@
 import type { FastifyCorsOptions } from '@fastify/cors';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { FastifyInstance, FastifyRequest, FastifyServerOptions, onRequestHookHandler } from 'fastify';
 import FindMyWay, { type HTTPVersion } from 'find-my-way';
 import helmet, { type HelmetOptions } from 'helmet';
 import type { GantryEnv } from '../config/env.ts';
@@ -177,11 +177,21 @@ export async function registerEdges(app: FastifyInstance, options: EdgeOptions):
     const events = helmetHeaders(EVENT_HELMET);
     const pages = helmetHeaders({});
     const docs = helmetHeaders(DOCS_HELMET);
+    // Each route gets the hook of its kind as it is added, so no request has to read its route's options (Fastify
+    // builds a new object on every read of `routeOptions`) to pick its headers.
+    app.addHook('onRoute', (route) => {
+      const isEvent = (route.config as { [EVENT_ROUTE]?: boolean } | undefined)?.[EVENT_ROUTE] === true;
+      const headers = isEvent ? events : route.url === '/docs' || route.url.startsWith('/docs/') ? docs : pages;
+      const setHeaders: onRequestHookHandler = (_request, reply, done) => {
+        reply.headers(headers);
+        done();
+      };
+      const own = route.onRequest;
+      route.onRequest = own === undefined ? [setHeaders] : [setHeaders, ...(Array.isArray(own) ? own : [own])];
+    });
+    // Answers no route owns (404, 405) get the headers of pages.
     app.addHook('onRequest', (request, reply, done) => {
-      // Read once: Fastify builds a new object on every read of `routeOptions`.
-      const { url, config } = request.routeOptions;
-      if ((config as { [EVENT_ROUTE]?: boolean } | undefined)?.[EVENT_ROUTE]) reply.headers(events);
-      else reply.headers(url !== undefined && (url === '/docs' || url.startsWith('/docs/')) ? docs : pages);
+      if (request.is404) reply.headers(pages);
       done();
     });
   }

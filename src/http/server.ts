@@ -71,17 +71,38 @@ export interface HttpSecurity<R> {
 
 const SAFE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 const METHODS: HttpMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
-/** Requests that reached an event, with its tracking ids; their errors were already logged by the event runner. */
-const ranEvent = new WeakMap<FastifyRequest, Tracking>();
-/** The verified caller of each authenticated request. */
-const identities = new WeakMap<FastifyRequest, AuthIdentity>();
+/**
+ * What Gantry keeps on each request, as request decorations: Fastify sets them in its request constructor, so every
+ * request keeps one shape, and reading them costs less than a WeakMap entry per request.
+ */
+interface GantryRequest extends FastifyRequest {
+  /** The tracking ids of the event the request reached; its errors were already logged by the event runner. */
+  gantryTracking: Tracking | null;
+  /** The verified caller of an authenticated request. */
+  gantryIdentity: AuthIdentity | null;
+  /** The path template of the event route the request reached (`/customers/:id`). */
+  gantryRoute: string | null;
+}
+
+function identityOf(request: FastifyRequest): AuthIdentity | undefined {
+  return (request as GantryRequest).gantryIdentity ?? undefined;
+}
 
 /**
  * The tracking ids of the event a request ran, or undefined when it never reached one (rejected before, or a route
  * of the host or a plugin). Lets a plugin's `onResponse` hook tie the request to its event's trace and span.
  */
 export function requestTracking(request: FastifyRequest): Tracking | undefined {
-  return ranEvent.get(request);
+  return (request as GantryRequest).gantryTracking ?? undefined;
+}
+
+/**
+ * The path template of the route a request matched (`/customers/:id`), or undefined when it matched none. For the
+ * routes of events it is kept on the request by the handler; for others it is read from `request.routeOptions`,
+ * which Fastify builds anew on every read.
+ */
+export function requestRoute(request: FastifyRequest): string | undefined {
+  return (request as GantryRequest).gantryRoute ?? request.routeOptions.url;
 }
 
 /**
@@ -103,6 +124,9 @@ export async function createHttpServer<R>(options: HttpServerOptions<R>): Promis
     clientErrorHandler: answerClientError,
   });
   app.setValidatorCompiler(createValidatorCompiler());
+  app.decorateRequest('gantryTracking', null);
+  app.decorateRequest('gantryIdentity', null);
+  app.decorateRequest('gantryRoute', null);
   app.addHook('onRequest', (request, reply, done) => {
     if (!options.isStopping() || request.url.startsWith('/health/')) {
       done();
@@ -134,7 +158,9 @@ export async function createHttpServer<R>(options: HttpServerOptions<R>): Promis
   for (const route of options.routes) {
     const { event } = route;
     const statusByDefault = defaultStatus(event.schemas);
-    const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    // Not async: the handler sends the answer when the run settles, and does not wait for the socket to finish
+    // writing it (awaiting the reply would add listeners for that on every request).
+    const handler = (request: FastifyRequest, reply: FastifyReply): void => {
       const tracking = continueTracking({
         requestId: request.id,
         traceparent: header(request, 'traceparent'),
@@ -142,28 +168,26 @@ export async function createHttpServer<R>(options: HttpServerOptions<R>): Promis
         caller: header(request, 'x-gantry-caller'),
       });
       reply.header('x-request-id', tracking.requestId);
-      ranEvent.set(request, tracking);
+      (request as GantryRequest).gantryTracking = tracking;
+      (request as GantryRequest).gantryRoute = event.path;
       const input = {
         params: request.params,
         query: request.query,
         headers: request.headers,
         body: request.body,
       } as HttpInput<HttpSchemas>;
-      const auth = identities.get(request);
+      const auth = identityOf(request);
       const call: HttpCall = auth === undefined ? { tracking } : { tracking, auth };
-      const result = await options.run(route, input, call);
-      let status: number;
-      let body: unknown;
-      if (isReply(result)) {
-        ({ status, body } = result);
-        for (const name in result.headers) reply.header(name, result.headers[name]);
-      } else {
-        status = statusByDefault;
-        body = result;
-      }
-      reply.code(status);
-      if (body === undefined || status === 204) await reply.send();
-      else await reply.send(body);
+      options.run(route, input, call).then(
+        (result) => {
+          try {
+            sendAnswer(reply, result, statusByDefault);
+          } catch (error) {
+            sendFailure(reply, error);
+          }
+        },
+        (thrown: unknown) => sendFailure(reply, thrown),
+      );
     };
     app.route({
       method: event.method,
@@ -193,6 +217,28 @@ export async function createHttpServer<R>(options: HttpServerOptions<R>): Promis
   return app;
 }
 
+/** Sends what an event's handler returned: a `reply(...)` with its status and headers, or a body with the default. */
+function sendAnswer(reply: FastifyReply, result: unknown, statusByDefault: number): void {
+  let status: number;
+  let body: unknown;
+  if (isReply(result)) {
+    ({ status, body } = result);
+    for (const name in result.headers) reply.header(name, result.headers[name]);
+  } else {
+    status = statusByDefault;
+    body = result;
+  }
+  reply.code(status);
+  if (body === undefined || status === 204) reply.send();
+  else reply.send(body);
+}
+
+/** Hands what a run threw to the error handler as an error, as Fastify does with a rejected handler. */
+function sendFailure(reply: FastifyReply, thrown: unknown): void {
+  if (reply.sent) return;
+  reply.send(thrown instanceof Error ? thrown : toGantryError(thrown));
+}
+
 /**
  * The hook that verifies the caller of a route, or nothing for a public one. It runs at `preParsing`: after every
  * `onRequest` hook, so CORS preflights are answered and rate limits counted before any credential is checked (a
@@ -206,7 +252,7 @@ function authHook<R>(security: HttpSecurity<R> | undefined, route: HttpRoute<R>)
   return {
     preParsing: async (request: FastifyRequest, _reply: FastifyReply, payload: unknown) => {
       const identity = await security.host.authenticate(plan, request, service);
-      if (identity !== undefined) identities.set(request, identity);
+      if (identity !== undefined) (request as GantryRequest).gantryIdentity = identity;
       return payload as never;
     },
   };
@@ -216,7 +262,7 @@ function authHook<R>(security: HttpSecurity<R> | undefined, route: HttpRoute<R>)
  * The verified caller of a request, once its route's auth ran; undefined for public routes and anonymous calls.
  */
 export function requestIdentity(request: FastifyRequest): AuthIdentity | undefined {
-  return identities.get(request);
+  return identityOf(request);
 }
 
 /**
@@ -225,7 +271,7 @@ export function requestIdentity(request: FastifyRequest): AuthIdentity | undefin
  * hook; a credential the event's own auth verifies later takes its place.
  */
 export function setRequestIdentity(request: FastifyRequest, identity: AuthIdentity): void {
-  identities.set(request, identity);
+  (request as GantryRequest).gantryIdentity = identity;
 }
 
 /**
@@ -256,24 +302,18 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/** The status a handler's result is answered with. */
-export function answerStatus(result: unknown, schemas: HttpSchemas): number {
-  return isReply(result) ? result.status : defaultStatus(schemas);
+/** How the results of one event's handler pick the status they are answered with; worked out once per event. */
+export function answerStatusOf(schemas: HttpSchemas): (result: unknown) => number {
+  const byDefault = defaultStatus(schemas);
+  return (result) => (isReply(result) ? result.status : byDefault);
 }
 
-/** The default status of each event's schemas, worked out once: it is asked for on every request. */
-const defaultStatuses = new WeakMap<HttpSchemas, number>();
-
+/** The status of an event's answer when its handler returns a bare body: read once per route, when it is built. */
 function defaultStatus(schemas: HttpSchemas): number {
-  let status = defaultStatuses.get(schemas);
-  if (status === undefined) {
-    const response = schemas.response;
-    if (response === undefined) status = 204;
-    else if (!isResponseMap(response)) status = 200;
-    else status = DEFAULT_STATUSES.find((code) => code in response) ?? 200;
-    defaultStatuses.set(schemas, status);
-  }
-  return status;
+  const response = schemas.response;
+  if (response === undefined) return 204;
+  if (!isResponseMap(response)) return 200;
+  return DEFAULT_STATUSES.find((code) => code in response) ?? 200;
 }
 
 /** True when `response` maps statuses to schemas rather than being one schema. */
@@ -342,12 +382,12 @@ function sendProblem(
 ): void {
   const requestId = request.id;
   const path = request.url.split('?')[0] ?? '/';
-  if (!ranEvent.has(request)) {
+  if (requestTracking(request) === undefined) {
     // The event runner did not see this request (rejected before any handler): log it here, once.
     if (error.status >= 500)
       log.error({ requestId, method: request.method, path, status: error.status, err: cause }, 'FAILED');
     else {
-      const subject = identities.get(request)?.subject;
+      const subject = identityOf(request)?.subject;
       log.info(
         {
           requestId,

@@ -2,6 +2,7 @@ import type { Static, TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import type { CheckResult } from '../bus/bus.ts';
 import { GantryError, toGantryError, type WireError } from '../errors/gantry-error.ts';
+import type { RunDeadlines } from '../host/deadlines.ts';
 import type { HookRegistry } from '../host/hooks.ts';
 import { runEvent } from '../host/run-event.ts';
 import type { Logger } from '../log/logger.ts';
@@ -50,7 +51,7 @@ export interface ServiceJobsOptions {
   log: Logger;
   hooks: HookRegistry;
   /** The host's in-flight runs, aborted at the shutdown deadline. */
-  inFlight: Set<(reason: GantryError) => void>;
+  inFlight: RunDeadlines;
   /** Builds a handler's context (the service runtime's `eventContext`). */
   context: (event: string, tracking: Tracking, log: Logger, signal: AbortSignal) => Context;
 }
@@ -357,7 +358,7 @@ export class ServiceJobs implements Jobs {
         this.store.progress(ref, Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0)), message ?? null),
     };
     try {
-      const { value } = await runEvent(
+      const value = await runEvent(
         {
           service: this.service,
           event: task.event,
