@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { requestRoute } from '../http/server.ts';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -10,18 +11,9 @@ export function methodLabel(request: FastifyRequest): string {
   return METHODS.has(request.method) ? request.method : 'OTHER';
 }
 
-// The metrics and tracing plugins each ask for the route of a request in their onResponse hooks, one right after the
-// other; Fastify builds a new `routeOptions` object on every read, so the last answer is kept for the same request.
-let lastRequest: FastifyRequest | undefined;
-let lastRoute = UNMATCHED_ROUTE;
-
 /** The route template a request matched (`/customers/:id`), or {@link UNMATCHED_ROUTE}. */
 export function routeLabel(request: FastifyRequest): string {
-  if (request !== lastRequest) {
-    lastRoute = request.routeOptions.url ?? UNMATCHED_ROUTE;
-    lastRequest = request;
-  }
-  return lastRoute;
+  return requestRoute(request) ?? UNMATCHED_ROUTE;
 }
 
 /** True when `url` (a request URL, query included) is under one of `prefixes`. */

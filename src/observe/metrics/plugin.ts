@@ -1,10 +1,11 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { requireRole } from '../../auth/guard.ts';
 import type { EventRun } from '../../host/hooks.ts';
 import type { HostInfo } from '../../host/info.ts';
 import type { HostPlugin, HostPluginApi } from '../../host/plugin.ts';
 import { methodLabel, routeLabel } from '../http-labels.ts';
 import { withTimeout } from '../timeout.ts';
+import { CountedHistogram, type CountedSeries } from './counted-histogram.ts';
 import { CustomMetrics } from './custom.ts';
 
 /** Options of {@link metricsPlugin}. */
@@ -41,8 +42,8 @@ interface EventSeries {
   started: number;
   succeeded: number;
   failed: number;
-  durationSucceeded: Histogram.Internal<string>;
-  durationFailed: Histogram.Internal<string>;
+  durationSucceeded: CountedSeries;
+  durationFailed: CountedSeries;
 }
 
 /**
@@ -85,7 +86,7 @@ export function metricsPlugin(options: MetricsOptions = {}): MetricsPlugin {
 }
 
 function registerHttpMetrics(api: HostPluginApi, registry: Registry, buckets: number[]): void {
-  const duration = new Histogram({
+  const duration = new CountedHistogram({
     name: 'gantry_http_request_duration_seconds',
     help: 'Time from receiving an HTTP request to sending its answer, by method, route template and status',
     labelNames: ['method', 'route', 'status'],
@@ -95,7 +96,7 @@ function registerHttpMetrics(api: HostPluginApi, registry: Registry, buckets: nu
   // One child per (route, method, status): the label lookup happens once per combination, not once per request.
   // Maps nested by route, method and status rather than one keyed by a string joined per request: the route and
   // method strings are the same instances every time (their hashes are kept), and nothing is allocated.
-  const children = new Map<string, Map<string, Map<number, Histogram.Internal<string>>>>();
+  const children = new Map<string, Map<string, Map<number, CountedSeries>>>();
   api.routes((app) => {
     app.addHook('onResponse', (request, reply, done) => {
       const method = methodLabel(request);
@@ -113,7 +114,7 @@ function registerHttpMetrics(api: HostPluginApi, registry: Registry, buckets: nu
       }
       let child = byStatus.get(status);
       if (child === undefined) {
-        child = duration.labels(method, route, String(status));
+        child = duration.series({ method, route, status: String(status) });
         byStatus.set(status, child);
       }
       child.observe(reply.elapsedTime / 1000);
@@ -146,7 +147,7 @@ function registerEventMetrics(api: HostPluginApi, registry: Registry, buckets: n
     'Runs of events that failed (an error, a timeout, or a refused request)',
     'failed',
   );
-  const duration = new Histogram({
+  const duration = new CountedHistogram({
     name: 'gantry_event_duration_seconds',
     help: 'Duration of event runs, by outcome',
     labelNames: [...labelNames, 'outcome'],
@@ -169,8 +170,8 @@ function registerEventMetrics(api: HostPluginApi, registry: Registry, buckets: n
         started: 0,
         succeeded: 0,
         failed: 0,
-        durationSucceeded: duration.labels({ ...labels, outcome: 'succeeded' }),
-        durationFailed: duration.labels({ ...labels, outcome: 'failed' }),
+        durationSucceeded: duration.series({ ...labels, outcome: 'succeeded' }),
+        durationFailed: duration.series({ ...labels, outcome: 'failed' }),
       };
       events.set(run.event, found);
       all.push(found);

@@ -72,6 +72,8 @@ describe('the tracing plugin', () => {
       'gantry.request_id': 'trace-req-1',
     });
     expect(parentOf(event)).toBe(idOf(http));
+    expect(idOf(http)).toMatch(/^[0-9a-f]{16}$/);
+    expect(idOf(http)).not.toBe(idOf(event));
     expect(parentOf(publish)).toBe(idOf(event));
     expect(publish.name).toBe('publish trace-orders.placed');
     expect(publish.attributes['messaging.destination.name']).toBe('trace-orders.placed');

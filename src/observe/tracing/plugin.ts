@@ -12,7 +12,7 @@ import type { EventRun, PublishInfo } from '../../host/hooks.ts';
 import type { HostPlugin } from '../../host/plugin.ts';
 import { requestTracking } from '../../http/server.ts';
 import type { AnyService } from '../../service/service.ts';
-import { childTraceparent, continueTracking, type Tracking } from '../../tracking/trace-context.ts';
+import { continueTracking, type Tracking } from '../../tracking/trace-context.ts';
 import { methodLabel, routeLabel, UNMATCHED_ROUTE, underAny } from '../http-labels.ts';
 import { type OtlpEnvironment, openOtlpExporter, otlpTracesUrl } from './exporter.ts';
 import { emitSpan, type SpanSink } from './span.ts';
@@ -143,9 +143,6 @@ function consumersOf(services: readonly AnyService[]): Map<string, ConsumerInfo>
 
 /** Builds finished spans from what the hooks report, with the host's ids. */
 class SpanBuilder {
-  /** The id of the HTTP span above each HTTP event, drawn when the event ends and used when the answer is sent. */
-  private readonly httpSpanIds = new WeakMap<Tracking, string>();
-
   private readonly sink: SpanSink;
   private readonly consumers: Map<string, ConsumerInfo>;
 
@@ -160,9 +157,8 @@ class SpanBuilder {
     const { tracking } = run;
     let parentSpanId = tracking.parentSpanId;
     if (run.kind === 'http') {
-      // The HTTP span sits between the caller and the event; its id is drawn now so the event can name its parent.
-      parentSpanId = childTraceparent(tracking).spanId;
-      this.httpSpanIds.set(tracking, parentSpanId);
+      // The HTTP span sits between the caller and the event.
+      parentSpanId = serverSpanId(tracking);
     }
     const attributes: Attributes = {
       [SPAN_ATTRIBUTES.service]: run.service.name,
@@ -245,8 +241,8 @@ class SpanBuilder {
     const ran = requestTracking(request);
     const tracking =
       ran ?? continueTracking({ requestId: request.id, ...(typeof sent === 'string' ? { traceparent: sent } : {}) });
-    // For a request that ran an event: the id drawn when the event ended (its span names it as parent).
-    const spanId = ran === undefined ? tracking.spanId : (this.httpSpanIds.get(ran) ?? childTraceparent(ran).spanId);
+    // For a request that ran an event: the id its event's span names as parent.
+    const spanId = ran === undefined ? tracking.spanId : serverSpanId(ran);
     emitSpan(this.sink, {
       name: route === UNMATCHED_ROUTE ? method : `${method} ${route}`,
       kind: SpanKind.SERVER,
@@ -262,13 +258,31 @@ class SpanBuilder {
   }
 }
 
-/** The trace flags of a traceparent (its last two hex digits). */
+/**
+ * The id of the HTTP server span above an HTTP event's span: the event's span id with its top bit flipped. Derived
+ * rather than drawn, so the event's span (which ends first) and the server span agree on it with nothing kept per
+ * request between the two hooks. It is as unique as the event's id: another span could only share it by drawing the
+ * same 63 random bits.
+ */
+function serverSpanId(tracking: Tracking): string {
+  const code = tracking.spanId.charCodeAt(0);
+  // The first hex digit, lower-case as span ids are: 0-9 are codes 48-57, a-f 97-102.
+  const digit = code <= 57 ? code - 48 : code - 87;
+  const derived = (FLIPPED[digit] ?? '8') + tracking.spanId.slice(1);
+  // All zeros is not a valid span id (only an event id of 8000000000000000 would give it).
+  return derived === '0000000000000000' ? '8000000000000001' : derived;
+}
+
+/** Each hex digit with its top bit flipped, by the digit's value. */
+const FLIPPED = '89abcdef01234567';
+
 /** The path of a request URL, without its query, at most {@link MAX_PATH_LENGTH} long; no array is made. */
 function urlPath(url: string): string {
   const query = url.indexOf('?');
   return url.slice(0, Math.min(query === -1 ? url.length : query, MAX_PATH_LENGTH));
 }
 
+/** The trace flags of a traceparent (its last two hex digits). */
 function traceFlags(traceparent: string): number {
   return traceparent.endsWith('01') ? 1 : Number.parseInt(traceparent.slice(-2), 16) || 0;
 }
