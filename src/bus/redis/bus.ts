@@ -3,7 +3,7 @@ import { loadClient } from '../../db/load-client.ts';
 import { GantryError } from '../../errors/gantry-error.ts';
 import type { Bus, CheckResult, Delivery, StreamStats, SubscribeOptions, Subscription } from '../bus.ts';
 import type { Envelope } from '../envelope.ts';
-import { redisHeadersJson, redisRetryKey, redisStreamKey } from './codec.ts';
+import { redisEventJson, redisRetryKey, redisStreamKey } from './codec.ts';
 import { RedisCommandDeadlines } from './deadlines.ts';
 import { parseRedisStreamsUrl, type RedisConnectionTarget, type RedisStreamsOptions } from './options.ts';
 import { RedisPublisher } from './publisher.ts';
@@ -84,16 +84,15 @@ export class RedisStreamsBus implements Bus {
     if (this.closed) {
       return Promise.reject(new GantryError('GANTRY_ERR_BUS_CLOSED', `bus closed; cannot publish to ${stream}`));
     }
-    let body: string;
+    let event: string;
     try {
-      body = JSON.stringify(envelope.data);
+      event = redisEventJson(envelope, JSON.stringify(envelope.data) ?? 'null');
     } catch (error) {
       // `data` that JSON cannot write (a BigInt, a cycle): the promise rejects, as it did when publish was async.
       return Promise.reject(error);
     }
-    // The fields of encodeRedisEntry, handed over one by one.
     const key = redisStreamKey(this.init.options.prefix, stream);
-    return this.publisher.xadd(stream, key, redisHeadersJson(envelope), body);
+    return this.publisher.xadd(stream, key, event);
   }
 
   async subscribe(

@@ -12,20 +12,22 @@ const envelope = createEnvelope({
 });
 
 describe('redis entry codec', () => {
-  it('writes the headers as one JSON field and data as the body, and reads them back', () => {
+  it('writes the whole message as one CloudEvents JSON field, and reads it back', () => {
     const fields = encodeRedisEntry(envelope);
-    expect(fields).toHaveLength(4);
-    expect(fields[0]).toBe('headers');
+    expect(fields).toHaveLength(2);
+    expect(fields[0]).toBe('event');
     expect(JSON.parse(fields[1] as string)).toMatchObject({
-      'ce-id': envelope.id,
-      'ce-type': 'orders.created',
-      'ce-subject': 'customer-9',
+      specversion: '1.0',
+      id: envelope.id,
+      type: 'orders.created',
+      subject: 'customer-9',
+      datacontenttype: 'application/json',
+      data: { id: 7, note: 'héllo' },
     });
-    expect(fields.slice(2)).toEqual(['body', '{"id":7,"note":"héllo"}']);
     expect(decodeRedisEntry(fields)).toEqual({ ok: true, envelope });
   });
 
-  it("writes exactly the JSON of the shared codec's headers, whatever attributes an envelope has", () => {
+  it('writes valid CloudEvents JSON whatever attributes an envelope has, and reads it back whole', () => {
     const every: Envelope = {
       ...createEnvelope({
         stream: 'orders.created',
@@ -40,12 +42,20 @@ describe('redis entry codec', () => {
     const bare = createEnvelope({ stream: 's', data: [1], source: 'x@1' });
     for (const sample of [envelope, every, bare]) {
       const fields = encodeRedisEntry(sample);
-      const { headers, body } = encodeMessage(sample);
-      expect(fields).toEqual(['headers', JSON.stringify(headers), 'body', body]);
+      // The envelope's fields are CloudEvents attribute names: the JSON object is the envelope itself.
+      expect(JSON.parse(fields[1] as string)).toEqual(sample);
       expect(decodeRedisEntry(fields)).toEqual({ ok: true, envelope: sample });
     }
-    // An attribute the shared codec writes must not be missing here: every optional one is set on `every`.
-    expect(Object.keys(encodeMessage(every).headers)).toHaveLength(11);
+  });
+
+  it('still reads entries of the binary layout (headers and body fields) written before', () => {
+    for (const sample of [envelope, createEnvelope({ stream: 's', data: [1], source: 'x@1' })]) {
+      const { headers, body } = encodeMessage(sample);
+      expect(decodeRedisEntry(['headers', JSON.stringify(headers), 'body', body])).toEqual({
+        ok: true,
+        envelope: sample,
+      });
+    }
   });
 
   it('reads headers written as fields of their own by a foreign producer', () => {
@@ -66,6 +76,26 @@ describe('redis entry codec', () => {
   });
 
   it('turns an entry that is not a Gantry message into a decode error with its bytes, never a throw', () => {
+    expect(decodeRedisEntry(['event', 'not json'])).toMatchObject({
+      ok: false,
+      raw: 'not json',
+      error: expect.stringContaining("'event' field is not JSON"),
+    });
+    expect(decodeRedisEntry(['event', '[1]'])).toMatchObject({ ok: false, error: expect.stringContaining('object') });
+    expect(decodeRedisEntry(['event', '{"specversion":"1.0","id":"a"}'])).toMatchObject({
+      ok: false,
+      error: 'missing CloudEvents attribute(s): source, type, time',
+    });
+    const valid = { specversion: '1.0', id: 'a', source: 's', type: 't', time: 'now', data: 1 };
+    expect(decodeRedisEntry(['event', JSON.stringify({ ...valid, specversion: '0.3' })])).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('specversion'),
+    });
+    expect(decodeRedisEntry(['event', JSON.stringify({ ...valid, subject: 7 })])).toMatchObject({
+      ok: false,
+      error: "the attribute 'subject' is not a string",
+    });
+    expect(decodeRedisEntry(['event', JSON.stringify(valid)])).toMatchObject({ ok: true, envelope: { data: 1 } });
     expect(decodeRedisEntry(['body', '\u0000garbage{'])).toMatchObject({
       ok: false,
       raw: '\u0000garbage{',

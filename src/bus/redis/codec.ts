@@ -1,54 +1,101 @@
-import { type Decoded, decodeMessage, encodeMessage } from '../codec.ts';
+import { type Decoded, decodeMessage } from '../codec.ts';
 import type { Envelope } from '../envelope.ts';
 
-/** The stream entry field that holds the JSON of `data` (the CloudEvents binary-mode body). */
+/** The stream entry field that holds the whole message as one CloudEvents JSON object (structured mode). */
+export const EVENT_FIELD = 'event';
+/** The field of the body (the JSON of `data`) in entries of the binary layout, read but no longer written. */
 export const BODY_FIELD = 'body';
-/** The stream entry field that holds the CloudEvents binary-mode headers, as one JSON object of strings. */
+/** The field of the binary layout's headers, one JSON object of strings; read but no longer written. */
 export const HEADERS_FIELD = 'headers';
 
 /**
- * Writes an envelope as the field list of a stream entry (`XADD key * headers <json> body <json>`): the headers of
- * {@link encodeMessage} (`ce-id`, `ce-type`, ..., `content-type`) as one JSON object in the field `headers`, and the
- * JSON of `data` in the field `body`.
+ * Writes an envelope as the field list of a stream entry: `XADD key * event <json>`, where the JSON is the message in
+ * the CloudEvents JSON format (structured mode: the attributes and `data` in one object).
  *
- * @remarks One field per header would read better in `XRANGE`, but it makes an entry three to four times as many strings for
- * the client to write and parse and the server to store, and that cost dominated publish and consume alike. Both
- * fields stay plain JSON, readable with any client. The headers' JSON is written here directly, the very text
- * `JSON.stringify(encodeMessage(envelope).headers)` gives (a test holds it to that), without building the headers
- * object first: a third less time per message than stringifying that object.
+ * @remarks Redis Streams have no headers, so the binary layout Gantry wrote before (`headers <json> body <json>`)
+ * only imitated them, at a price: two more strings per entry for the client to write, for the server to keep and for
+ * the client to turn back from buffers, and a second `JSON.parse` per message. One field costs what a raw client's
+ * `XADD key * body <json>` costs. Entries of the binary layout, and headers written as fields of their own by a
+ * foreign producer, are still read (see {@link decodeRedisEntry}).
  */
 export function encodeRedisEntry(envelope: Envelope): string[] {
-  return [HEADERS_FIELD, redisHeadersJson(envelope), BODY_FIELD, JSON.stringify(envelope.data)];
+  return [EVENT_FIELD, redisEventJson(envelope, JSON.stringify(envelope.data) ?? 'null')];
 }
 
 /**
- * The value of the `headers` field of {@link encodeRedisEntry}: the JSON of {@link encodeMessage}'s headers of
- * `envelope`, in its order.
+ * The value of the `event` field of {@link encodeRedisEntry}: the envelope as a CloudEvents JSON object, with `body`
+ * (the JSON of its `data`, made by the caller so that a failure to write it is the caller's to report) as `data`.
+ * Written directly as text: no object is built only to be stringified.
  */
-export function redisHeadersJson(envelope: Envelope): string {
-  let json = '{"ce-specversion":"1.0"';
-  if (envelope.datacontenttype !== undefined) json += `,"content-type":${JSON.stringify(envelope.datacontenttype)}`;
-  if (envelope.id !== undefined) json += `,"ce-id":${JSON.stringify(envelope.id)}`;
-  if (envelope.source !== undefined) json += `,"ce-source":${JSON.stringify(envelope.source)}`;
-  if (envelope.type !== undefined) json += `,"ce-type":${JSON.stringify(envelope.type)}`;
-  if (envelope.time !== undefined) json += `,"ce-time":${JSON.stringify(envelope.time)}`;
-  if (envelope.subject !== undefined) json += `,"ce-subject":${JSON.stringify(envelope.subject)}`;
-  if (envelope.traceparent !== undefined) json += `,"ce-traceparent":${JSON.stringify(envelope.traceparent)}`;
-  if (envelope.tracestate !== undefined) json += `,"ce-tracestate":${JSON.stringify(envelope.tracestate)}`;
-  if (envelope.requestid !== undefined) json += `,"ce-requestid":${JSON.stringify(envelope.requestid)}`;
-  if (envelope.idempotencykey !== undefined) {
-    json += `,"ce-idempotencykey":${JSON.stringify(envelope.idempotencykey)}`;
+export function redisEventJson(envelope: Envelope, body: string): string {
+  let json = `{"specversion":"1.0","id":${JSON.stringify(envelope.id)},"source":${JSON.stringify(envelope.source)}`;
+  json += `,"type":${JSON.stringify(envelope.type)},"time":${JSON.stringify(envelope.time)}`;
+  if (envelope.subject !== undefined) json += `,"subject":${JSON.stringify(envelope.subject)}`;
+  if (envelope.traceparent !== undefined) json += `,"traceparent":${JSON.stringify(envelope.traceparent)}`;
+  if (envelope.tracestate !== undefined) json += `,"tracestate":${JSON.stringify(envelope.tracestate)}`;
+  if (envelope.requestid !== undefined) json += `,"requestid":${JSON.stringify(envelope.requestid)}`;
+  if (envelope.idempotencykey !== undefined) json += `,"idempotencykey":${JSON.stringify(envelope.idempotencykey)}`;
+  return `${json},"datacontenttype":"application/json","data":${body}}`;
+}
+
+/** The optional string attributes of a structured-mode message, as the envelope names them. */
+const OPTIONAL = ['subject', 'traceparent', 'tracestate', 'requestid', 'idempotencykey'] as const;
+
+/** Reads the JSON of an `event` field. Never throws: what is not a CloudEvent of ours comes back with the reason. */
+function decodeEventJson(text: string): Decoded {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, error: `the '${EVENT_FIELD}' field is not JSON: ${(error as Error).message}`, raw: text };
   }
-  return `${json}}`;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { ok: false, error: `the '${EVENT_FIELD}' field is not a JSON object`, raw: text };
+  }
+  const event = parsed as Record<string, unknown>;
+  const { id, source, type, time } = event;
+  if (!present(id) || !present(source) || !present(type) || !present(time)) {
+    const missing = (['id', 'source', 'type', 'time'] as const).filter((name) => !present(event[name]));
+    return { ok: false, error: `missing CloudEvents attribute(s): ${missing.join(', ')}`, raw: text };
+  }
+  if (event.specversion !== '1.0') {
+    return { ok: false, error: `unsupported specversion '${String(event.specversion)}'`, raw: text };
+  }
+  const envelope: Envelope = {
+    specversion: '1.0',
+    id,
+    source,
+    type,
+    time,
+    datacontenttype: 'application/json',
+    data: event.data === undefined ? null : event.data,
+  };
+  for (const name of OPTIONAL) {
+    const value = event[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'string') return { ok: false, error: `the attribute '${name}' is not a string`, raw: text };
+    envelope[name] = value;
+  }
+  return { ok: true, envelope };
+}
+
+function present(value: unknown): value is string {
+  return typeof value === 'string' && value !== '';
 }
 
 /**
- * Reads the field list of a stream entry. Besides what {@link encodeRedisEntry} writes, it accepts headers written as
- * fields of their own (`ce-id <id> ce-type <type> ... body <json>`), as a foreign producer may write them. Never
- * throws: an entry that is not a Gantry message comes back as `ok: false`, with `raw` holding its `body` field, or all
- * its fields as a JSON object when it has none.
+ * Reads the field list of a stream entry. Besides what {@link encodeRedisEntry} writes, it reads the binary layout
+ * (`headers <json> body <json>`) Gantry wrote before, and headers written as fields of their own
+ * (`ce-id <id> ce-type <type> ... body <json>`), as a foreign producer may write them. Never throws: an entry that is
+ * not a Gantry message comes back as `ok: false`, with `raw` holding its `event` or `body` field, or all its fields as
+ * a JSON object when it has neither.
  */
 export function decodeRedisEntry(fields: readonly string[]): Decoded {
+  // What encodeRedisEntry writes: one field, looked at before anything else.
+  if (fields.length === 2 && fields[0] === EVENT_FIELD) return decodeEventJson(fields[1] as string);
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === EVENT_FIELD) return decodeEventJson(fields[i + 1] as string);
+  }
   let headers: Record<string, string | undefined> | undefined;
   let body: string | undefined;
   let headersText: string | undefined;

@@ -1,5 +1,5 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { BODY_FIELD, HEADERS_FIELD } from './codec.ts';
+import { EVENT_FIELD } from './codec.ts';
 
 /** The publishes of one event-loop turn: one pipeline, one deadline, a settle pair per publish. */
 interface PublishBatch {
@@ -53,15 +53,15 @@ export class RedisPublisher {
   }
 
   /**
-   * Appends the entry `headers <headers> body <body>` (see encodeRedisEntry) to `key`, the key of `stream`; resolves
-   * once the server has it, rejects with the `failure` of the error otherwise.
+   * Appends the entry `event <event>` (see encodeRedisEntry) to `key`, the key of `stream`; resolves once the server
+   * has it, rejects with the `failure` of the error otherwise.
    */
-  xadd(stream: string, key: string, headers: string, body: string): Promise<void> {
+  xadd(stream: string, key: string, event: string): Promise<void> {
     let batch = this.current;
     if (batch === undefined) batch = this.open();
     // Arguments written out rather than spread from arrays: no array to build per publish.
-    if (this.maxLen === undefined) batch.pipeline.xadd(key, '*', HEADERS_FIELD, headers, BODY_FIELD, body);
-    else batch.pipeline.xadd(key, 'MAXLEN', '~', this.maxLen, '*', HEADERS_FIELD, headers, BODY_FIELD, body);
+    if (this.maxLen === undefined) batch.pipeline.xadd(key, '*', EVENT_FIELD, event);
+    else batch.pipeline.xadd(key, 'MAXLEN', '~', this.maxLen, '*', EVENT_FIELD, event);
     const { resolves, rejects } = batch;
     batch.streams.push(stream);
     const added = new Promise<void>((resolve, reject) => {
