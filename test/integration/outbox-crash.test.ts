@@ -9,6 +9,7 @@ import type { Bus, Subscription } from '../../src/bus/bus.ts';
 import { resolveBus } from '../../src/bus/resolve.ts';
 import { waitFor } from '../../src/testing/index.ts';
 import { type FixtureProcess, killFixture, startFixture } from '../support/durability.ts';
+import { deleteKeysUnder } from '../support/redis-keys.ts';
 
 const MESSAGES = 200;
 const ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -65,12 +66,7 @@ afterAll(async () => {
   await admin?.query(`drop database if exists ${databaseName} with (force)`).catch(() => undefined);
   await admin?.end().catch(() => undefined);
   if (redis) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await deleteKeysUnder(redis, prefix);
     redis.disconnect();
   }
 });
