@@ -131,9 +131,33 @@ describe('logging in to the web app through a real OpenID provider, in headless 
     }, `m.${suffix}`);
     expect(total).toBe(0);
 
-    // Logout ends the session: the API answers 401 again, and the app sends the browser back to the provider.
+    // Logout ends the session: the API answers 401 again. A list reload still in flight when the user logs out
+    // (held here until the logout is done) gets that 401 too, and must leave the browser on the signed-out page
+    // instead of sending it back to the provider.
+    let releaseReload = (): void => {};
+    const reloadHeld = new Promise<void>((resolve) => {
+      releaseReload = resolve;
+    });
+    let reloadSeen = (): void => {};
+    const reloadStarted = new Promise<void>((resolve) => {
+      reloadSeen = resolve;
+    });
+    await page.route('**/customers?*', async (route) => {
+      reloadSeen();
+      await reloadHeld;
+      await route.continue();
+    });
+    await page.locator('#search-name').fill('Grace');
+    await reloadStarted;
     await page.locator('#logout').click();
     await page.getByText('You are signed out.').waitFor();
+    const reloadAnswered = page.waitForResponse((response) => response.url().includes('/customers?'));
+    releaseReload();
+    expect((await reloadAnswered).status()).toBe(401);
+    await page.unroute('**/customers?*');
+    // The page had a turn to act on the 401: it is still the signed-out page of the app.
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+    expect(page.url()).toBe(`${baseUrl}/app/`);
     expect(await fetchFromPage(page, 'GET', '/customers')).toEqual({
       status: 401,
       code: 'GANTRY_ERR_AUTH_UNAUTHENTICATED',

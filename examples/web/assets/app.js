@@ -48,6 +48,8 @@ const CSRF_COOKIE = 'gantry_session_csrf';
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** True once the server said who is logged in: a 401 then means the session ended. */
 let loggedIn = false;
+/** True once the user logged out on this page: nothing reconnects or reloads after that. */
+let signedOut = false;
 
 function csrfToken() {
   const prefix = `${CSRF_COOKIE}=`;
@@ -64,15 +66,20 @@ async function showUser() {
   const response = await fetch('/auth/session', { headers: { accept: 'application/json' } });
   if (!response.ok) return; // login is off (404) or there is no session
   const { subject } = await response.json();
+  if (signedOut) return;
   loggedIn = true;
   byId('user').textContent = subject;
   byId('account').hidden = false;
 }
 
 async function logout() {
+  // From here on a 401 is expected: a list reload still in flight must not send the browser to the provider,
+  // and the live feed must not reconnect.
+  loggedIn = false;
+  signedOut = true;
+  source?.close();
   const token = csrfToken();
   await fetch('/auth/logout', { method: 'POST', headers: token ? { 'x-csrf-token': token } : {} });
-  source?.close();
   document.body.replaceChildren(
     h('main', { class: 'signed-out' }, h('p', {}, 'You are signed out. '), h('a', { href: '/app/' }, 'Sign in again')),
   );
@@ -348,6 +355,7 @@ let source;
 let retryMs = 1_000;
 
 function connect() {
+  if (signedOut) return;
   source = new EventSource('/app/events');
   source.addEventListener('ready', (event) => {
     const { live } = JSON.parse(event.data);
