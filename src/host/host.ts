@@ -107,6 +107,8 @@ export class Host {
   private readonly subscriptions: Subscription[] = [];
   private readonly loops: RunningLoop[] = [];
   private readonly relays: OutboxRelay[] = [];
+  /** The pending nudge of the outbox relays, while one is set. */
+  private outboxNudge: NodeJS.Timeout | undefined;
   private readonly jobRuntimes: ServiceJobs[] = [];
   private state: HostState = 'created';
   /** Calls to other services: clients, policies, RPC responders, the registry entry. */
@@ -346,8 +348,11 @@ export class Host {
   }
 
   private nudgeOutbox(): void {
-    // The emitting transaction has not committed yet when emit returns: look again shortly after.
-    setTimeout(() => {
+    // The emitting transaction has not committed yet when emit returns: look again shortly after. Emits close
+    // together share one timer.
+    if (this.outboxNudge !== undefined) return;
+    this.outboxNudge = setTimeout(() => {
+      this.outboxNudge = undefined;
       for (const relay of this.relays) relay.nudge();
     }, 5).unref();
   }

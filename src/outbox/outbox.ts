@@ -28,6 +28,12 @@ export interface OutboxRelayOptions {
   pollMs?: number;
   /** Rows relayed per transaction. Default 100. */
   batchSize?: number;
+  /**
+   * The least time between the starts of two batches when nudged. Default 10 ms: under a steady stream of commits
+   * the relay takes what they enqueued in one transaction every 10 ms instead of one transaction per commit, which
+   * on a single-connection database (PGlite) doubled the work of every write.
+   */
+  gatherMs?: number;
   /** Sent rows are deleted after this long. Default one day. */
   retentionMs?: number;
   /** Called with the envelope of each message once the bus accepted it. */
@@ -55,6 +61,8 @@ function holdFromEnvironment(): number {
 export class OutboxRelay {
   private readonly options: Required<Omit<OutboxRelayOptions, 'onRelayed'>> & Pick<OutboxRelayOptions, 'onRelayed'>;
   private stopped = false;
+  /** A nudge came since the last batch started: rows may be waiting. */
+  private nudged = false;
   private wake: (() => void) | undefined;
   private stopHold: (() => void) | undefined;
   private loop: Promise<void> | undefined;
@@ -64,6 +72,7 @@ export class OutboxRelay {
     this.options = {
       pollMs: 100,
       batchSize: 100,
+      gatherMs: 10,
       retentionMs: 86_400_000,
       holdMs: holdFromEnvironment(),
       ...options,
@@ -77,6 +86,7 @@ export class OutboxRelay {
 
   /** Relays at once instead of at the next poll (after a commit that enqueued something). */
   nudge(): void {
+    this.nudged = true;
     this.wake?.();
   }
 
@@ -127,6 +137,8 @@ export class OutboxRelay {
     this.stopHold = undefined;
     let delay = this.options.pollMs;
     while (!this.stopped) {
+      const batchStarted = performance.now();
+      this.nudged = false;
       try {
         const sent = await this.relayOnce();
         delay = this.options.pollMs;
@@ -137,6 +149,16 @@ export class OutboxRelay {
         this.options.log.warn({ err: error, service: this.options.service }, 'outbox relay failed; will retry');
         delay = Math.min(5_000, delay * 2);
       }
+      await this.pause(delay, batchStarted);
+    }
+  }
+
+  /**
+   * Waits `delay`, or less when nudged (also by a nudge that came during the batch), but never ends before `gatherMs`
+   * after the batch started unless stopped: commits that come close together share one batch.
+   */
+  private async pause(delay: number, batchStarted: number): Promise<void> {
+    if (!this.nudged) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, delay);
         this.wake = done;
@@ -147,6 +169,20 @@ export class OutboxRelay {
       });
       this.wake = undefined;
     }
+    const gather = this.options.gatherMs - (performance.now() - batchStarted);
+    if (this.stopped || gather <= 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, gather);
+      // Nudges do not end the gathering; only stop() does.
+      this.wake = () => {
+        if (this.stopped) done();
+      };
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    this.wake = undefined;
   }
 
   /** Waits out the test-only hold; only `stop()` ends it early (nudges do not). */

@@ -58,4 +58,39 @@ describe('the outbox relay', () => {
     await memory.close();
     await client.close();
   });
+
+  it('gathers the rows of commits that come close together into one batch, and still relays every row', async () => {
+    const client = new PGlite();
+    const db = drizzle(client) as unknown as SqlRunner;
+    await ensureMessagingTables(db, 'orders');
+    const memory = new MemoryBus();
+    const published: Envelope[] = [];
+    let batches = 0;
+    const relay = new (class extends OutboxRelay {
+      override relayOnce(): Promise<number> {
+        batches++;
+        return super.relayOnce();
+      }
+    })({
+      db,
+      service: 'orders',
+      bus: refusingBus(memory, new Set(), published),
+      log: createLogger({ env: 'test', level: 'silent' }),
+      pollMs: 60_000,
+      gatherMs: 40,
+    });
+    relay.start();
+    // 40 commits, a millisecond or more apart, each nudging the relay as the host does after a commit.
+    for (let n = 0; n < 40; n++) {
+      await enqueueInOutbox(db, 'orders', createEnvelope({ stream: 'orders.placed', data: { n }, source: 'orders@1' }));
+      relay.nudge();
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await expect.poll(() => published.length, { timeout: 5_000 }).toBe(40);
+    // One batch at start, then at most one per 40 ms of the loop above: far fewer than one per commit.
+    expect(batches).toBeLessThan(20);
+    await relay.stop();
+    await memory.close();
+    await client.close();
+  });
 });
