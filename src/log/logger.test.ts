@@ -74,4 +74,20 @@ describe('createLogger', () => {
     );
     expect(lines[0]).toMatchObject({ card: { number: '[secret]', brand: 'visa' } });
   });
+
+  it('scrubs secret values wherever they appear in a line, in their JSON-escaped form too, and leaves other lines alone', () => {
+    const { stream, lines } = capture();
+    const log = createLogger({
+      env: 'test',
+      level: 'info',
+      destination: stream,
+      scrub: ['hunter2-long', 'quote"d-secret', 'other-secret'],
+    });
+    log.info({ reason: 'login failed for hunter2-long at db' }, 'failed');
+    log.info({ settings: { key: 'quote"d-secret' }, again: 'hunter2-long hunter2-long' }, 'dump');
+    log.info({ note: 'nothing secret here', count: 2 }, 'plain');
+    expect(lines[0]).toMatchObject({ reason: 'login failed for [secret] at db' });
+    expect(lines[1]).toMatchObject({ settings: { key: '[secret]' }, again: '[secret] [secret]' });
+    expect(lines[2]).toMatchObject({ note: 'nothing secret here', count: 2, msg: 'plain' });
+  });
 });
