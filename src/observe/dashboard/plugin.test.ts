@@ -114,7 +114,7 @@ describe('the dashboard plugin', () => {
     const traces = (await app.request('GET', '/_gantry/api/traces')).body as { traces: { traceId: string }[] };
     expect(traces.traces.map((trace) => trace.traceId)).toContain(traceId);
     const trace = (await app.request('GET', `/_gantry/api/traces/${traceId}`)).body as { spans: { kind: string }[] };
-    expect(trace.spans.map((s) => s.kind)).toEqual(['server', 'internal', 'producer', 'consumer']);
+    expect(trace.spans.map((s) => s.kind)).toEqual(['server', 'producer', 'consumer']);
     expect((await app.request('GET', '/_gantry/api/traces/0123')).status).toBe(404);
   });
 

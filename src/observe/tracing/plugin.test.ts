@@ -55,13 +55,13 @@ describe('the tracing plugin', () => {
     );
     expect(res.status).toBe(202);
     await app.waitFor(() => shipped.includes('o-7'), 'the consumer');
-    await app.waitFor(() => spansOf(traceId).length === 4, 'four spans');
+    await app.waitFor(() => spansOf(traceId).length === 3, 'three spans');
     const spans = spansOf(traceId);
+    // The HTTP event's run is the server span of its request: one span, with the HTTP and the event attributes.
     const http = spans.find((s) => s.kind === SpanKind.SERVER);
-    const event = spans.find((s) => s.name === 'orders POST /orders');
     const publish = spans.find((s) => s.kind === SpanKind.PRODUCER);
     const consume = spans.find((s) => s.kind === SpanKind.CONSUMER);
-    if (!http || !event || !publish || !consume) throw new Error(`missing spans: ${spans.map((s) => s.name)}`);
+    if (!http || !publish || !consume) throw new Error(`missing spans: ${spans.map((s) => s.name)}`);
 
     expect(http.name).toBe('POST /orders');
     expect(parentOf(http)).toBe(callerSpan);
@@ -70,11 +70,13 @@ describe('the tracing plugin', () => {
       'http.route': '/orders',
       'http.response.status_code': 202,
       'gantry.request_id': 'trace-req-1',
+      'gantry.service': 'orders',
+      'gantry.event': 'POST /orders',
+      'gantry.event.kind': 'http',
+      'gantry.outcome': 'succeeded',
     });
-    expect(parentOf(event)).toBe(idOf(http));
     expect(idOf(http)).toMatch(/^[0-9a-f]{16}$/);
-    expect(idOf(http)).not.toBe(idOf(event));
-    expect(parentOf(publish)).toBe(idOf(event));
+    expect(parentOf(publish)).toBe(idOf(http));
     expect(publish.name).toBe('publish trace-orders.placed');
     expect(publish.attributes['messaging.destination.name']).toBe('trace-orders.placed');
     expect(parentOf(consume)).toBe(idOf(publish));
@@ -90,23 +92,24 @@ describe('the tracing plugin', () => {
     const producerStart = app.logs
       .where('requestId', 'trace-req-1')
       .find((l) => l.msg === 'START' && l.service === 'orders');
-    expect(producerStart?.spanId).toBe(idOf(event));
+    expect(producerStart?.spanId).toBe(idOf(http));
     const consumerLine = app.logs.lines.find((l) => l.msg === 'shipping');
     expect(consumerLine).toMatchObject({ traceId, spanId: idOf(consume) });
 
     // The span waterfall of the dashboard reads the same trace from the in-process store.
     const stored = tracing.store.trace(traceId);
-    expect(stored.map((s) => s.kind)).toEqual(['server', 'internal', 'producer', 'consumer']);
-    expect(tracing.store.recent(5)[0]).toMatchObject({ traceId, spanCount: 4, error: false });
+    expect(stored.map((s) => s.kind)).toEqual(['server', 'producer', 'consumer']);
+    expect(tracing.store.recent(5)[0]).toMatchObject({ traceId, spanCount: 3, error: false });
   });
 
   it('starts a trace with the ids of the log lines when the caller sent none', async () => {
     await app.request('POST', '/orders', { orderId: 'o-8' }, { 'x-request-id': 'trace-req-2' });
     const start = app.logs.where('requestId', 'trace-req-2').find((l) => l.msg === 'START');
     const traceId = start?.traceId as string;
-    await app.waitFor(() => spansOf(traceId).length === 4, 'four spans');
+    await app.waitFor(() => spansOf(traceId).length === 3, 'three spans');
     const http = spansOf(traceId).find((s) => s.kind === SpanKind.SERVER);
     expect(http && parentOf(http)).toBeUndefined();
+    expect(http && idOf(http)).toBe(start?.spanId);
   });
 
   it('marks failed events and 5xx answers as errors, and traces requests that reached no event', async () => {
@@ -114,9 +117,11 @@ describe('the tracing plugin', () => {
     expect(res.status).toBe(500);
     const traceId = app.logs.where('requestId', 'trace-req-3')[0]?.traceId as string;
     const spans = spansOf(traceId);
-    expect(spans).toHaveLength(2);
-    for (const span of spans) expect(span.status.code).toBe(SpanStatusCode.ERROR);
-    const event = spans.find((s) => s.kind === SpanKind.INTERNAL);
+    expect(spans).toHaveLength(1);
+    const event = spans[0];
+    expect(event?.kind).toBe(SpanKind.SERVER);
+    expect(event?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(event?.attributes).toMatchObject({ 'gantry.outcome': 'failed', 'http.response.status_code': 500 });
     expect(event?.events.find((e) => e.name === 'exception')?.attributes?.['exception.message']).toBe(
       'database on fire',
     );

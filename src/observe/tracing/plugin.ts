@@ -60,10 +60,11 @@ const DEFAULT_IGNORED = ['/health/', '/metrics', '/_gantry'];
 const MAX_PATH_LENGTH = 1024;
 
 /**
- * Traces the host with OpenTelemetry, continuing the W3C trace each event already carries: an HTTP server span per
- * request, a span per event run whose ids are the ones in the event's log lines, a producer span per published
- * message (whose id the message's `traceparent` names), and a consumer span per handled message as its child. Spans
- * go to an OTLP endpoint when one is configured and always to an in-process store of recent traces.
+ * Traces the host with OpenTelemetry, continuing the W3C trace each event already carries: a span per event run whose
+ * ids are the ones in the event's log lines (for an HTTP event, the server span of its request), a server span for
+ * each other request, a producer span per published message (whose id the message's `traceparent` names), and a
+ * consumer span per handled message as its child. Spans go to an OTLP endpoint when one is configured and always to
+ * an in-process store of recent traces.
  *
  * Spans are built when their work ends, from the hooks' timings: nothing runs on the request path before the answer
  * is ready, and no global tracer, context manager or propagator is installed. The caller's sampled flag is honoured;
@@ -141,6 +142,14 @@ function consumersOf(services: readonly AnyService[]): Map<string, ConsumerInfo>
   return consumers;
 }
 
+/**
+ * Where the run of an HTTP event waits for its request's answer to be sent: on its tracking, under a key no one else
+ * uses, so nothing is kept per request beside the request itself.
+ */
+const PENDING_RUN = Symbol('gantry.tracing.run');
+
+type TrackingWithRun = Tracking & { [PENDING_RUN]?: EventRun };
+
 /** Builds finished spans from what the hooks report, with the host's ids. */
 class SpanBuilder {
   private readonly sink: SpanSink;
@@ -151,46 +160,39 @@ class SpanBuilder {
     this.consumers = consumers;
   }
 
-  /** A span per event run (loops excepted: a loop runs for the host's lifetime, too long for a span). */
+  /**
+   * A span per event run (loops excepted: a loop runs for the host's lifetime, too long for a span). The run of an
+   * HTTP event is the server span of its request, built when the answer is sent ({@link http}): one span per request
+   * rather than a server span and an event span under it, which cost twice the work for no more insight.
+   */
   event(run: EventRun): void {
     if (run.kind === 'loop') return;
     const { tracking } = run;
-    let parentSpanId = tracking.parentSpanId;
+    const flags = traceFlags(tracking.traceparent);
+    emitWorkSpans(this.sink, tracking, flags);
     if (run.kind === 'http') {
-      // The HTTP span sits between the caller and the event.
-      parentSpanId = serverSpanId(tracking);
+      (tracking as TrackingWithRun)[PENDING_RUN] = run;
+      return;
     }
-    const attributes: Attributes = {
-      [SPAN_ATTRIBUTES.service]: run.service.name,
-      [SPAN_ATTRIBUTES.version]: run.service.version,
-      [SPAN_ATTRIBUTES.event]: run.event,
-      [SPAN_ATTRIBUTES.kind]: run.kind,
-      [SPAN_ATTRIBUTES.requestId]: tracking.requestId,
-    };
-    if (run.outcome !== undefined) attributes[SPAN_ATTRIBUTES.outcome] = run.outcome;
-    if (run.status !== undefined) attributes['http.response.status_code'] = run.status;
+    const attributes = runAttributes(run);
     const consumer = run.kind === 'consumer' ? this.consumers.get(`${run.service.name}|${run.event}`) : undefined;
     if (consumer !== undefined) {
       attributes['messaging.operation.type'] = 'process';
       attributes['messaging.destination.name'] = consumer.stream;
       attributes['messaging.consumer.group.name'] = consumer.group;
     }
-    // A refused request (4xx) is the caller's problem, not a failed span; 5xx and crashes are errors.
-    const failed = run.outcome === 'failed' && (run.status === undefined || run.status >= 500);
-    const flags = traceFlags(tracking.traceparent);
     emitSpan(this.sink, {
       name: `${run.service.name} ${run.event}`,
       kind: run.kind === 'consumer' ? SpanKind.CONSUMER : SpanKind.INTERNAL,
       traceId: tracking.traceId,
       spanId: tracking.spanId,
-      parentSpanId,
+      parentSpanId: tracking.parentSpanId,
       traceFlags: flags,
       startMs: run.startedAt,
       endMs: run.startedAt + (run.durationMs ?? 0),
       attributes,
-      failure: failed ? { message: errorMessage(run.error, run.status), error: run.error } : undefined,
+      failure: runFailure(run),
     });
-    emitWorkSpans(this.sink, tracking, flags);
   }
 
   /** A producer span per message published by a handler; the message's `traceparent` names it. */
@@ -220,61 +222,63 @@ class SpanBuilder {
     });
   }
 
-  /** The server span of one HTTP request, parent of its event's span. */
+  /**
+   * The server span of one HTTP request. For a request that ran an event it is that event's span: its ids are the
+   * ones in the event's log lines, and it carries the event's attributes and failure beside the HTTP ones.
+   */
   http(request: FastifyRequest, reply: FastifyReply): void {
     const endMs = Date.now();
-    // Whole milliseconds, rounded down, like the event's start (Date.now()): the server span never starts after its
-    // event's span.
+    // Whole milliseconds, rounded down, like the event's start (Date.now()): the span never starts after its event.
     const startMs = Math.floor(endMs - reply.elapsedTime);
     const route = routeLabel(request);
     const method = methodLabel(request);
     const status = reply.statusCode;
-    const attributes: Attributes = {
-      'http.request.method': method,
-      'http.response.status_code': status,
-      'url.path': urlPath(request.url),
-      [SPAN_ATTRIBUTES.requestId]: request.id,
-    };
+    const ran = requestTracking(request) as TrackingWithRun | undefined;
+    const run = ran?.[PENDING_RUN];
+    const attributes: Attributes = run === undefined ? {} : runAttributes(run);
+    attributes['http.request.method'] = method;
+    attributes['http.response.status_code'] = status;
+    attributes['url.path'] = urlPath(request.url);
+    attributes[SPAN_ATTRIBUTES.requestId] = request.id;
     if (route !== UNMATCHED_ROUTE) attributes['http.route'] = route;
     // A request that never reached an event (rejected early, or a host route) still continues the caller's trace.
     const sent = request.headers.traceparent;
-    const ran = requestTracking(request);
     const tracking =
       ran ?? continueTracking({ requestId: request.id, ...(typeof sent === 'string' ? { traceparent: sent } : {}) });
-    // For a request that ran an event: the id its event's span names as parent.
-    const spanId = ran === undefined ? tracking.spanId : serverSpanId(ran);
     emitSpan(this.sink, {
       name: route === UNMATCHED_ROUTE ? method : `${method} ${route}`,
       kind: SpanKind.SERVER,
       traceId: tracking.traceId,
-      spanId,
+      spanId: tracking.spanId,
       parentSpanId: tracking.parentSpanId,
       traceFlags: traceFlags(tracking.traceparent),
       startMs,
       endMs,
       attributes,
-      failure: status >= 500 ? { message: `HTTP ${status}` } : undefined,
+      failure: (run && runFailure(run)) ?? (status >= 500 ? { message: `HTTP ${status}` } : undefined),
     });
   }
 }
 
-/**
- * The id of the HTTP server span above an HTTP event's span: the event's span id with its top bit flipped. Derived
- * rather than drawn, so the event's span (which ends first) and the server span agree on it with nothing kept per
- * request between the two hooks. It is as unique as the event's id: another span could only share it by drawing the
- * same 63 random bits.
- */
-function serverSpanId(tracking: Tracking): string {
-  const code = tracking.spanId.charCodeAt(0);
-  // The first hex digit, lower-case as span ids are: 0-9 are codes 48-57, a-f 97-102.
-  const digit = code <= 57 ? code - 48 : code - 87;
-  const derived = (FLIPPED[digit] ?? '8') + tracking.spanId.slice(1);
-  // All zeros is not a valid span id (only an event id of 8000000000000000 would give it).
-  return derived === '0000000000000000' ? '8000000000000001' : derived;
+/** The attributes every event span has: who ran it, its kind, outcome and status, and the request id. */
+function runAttributes(run: EventRun): Attributes {
+  const attributes: Attributes = {
+    [SPAN_ATTRIBUTES.service]: run.service.name,
+    [SPAN_ATTRIBUTES.version]: run.service.version,
+    [SPAN_ATTRIBUTES.event]: run.event,
+    [SPAN_ATTRIBUTES.kind]: run.kind,
+    [SPAN_ATTRIBUTES.requestId]: run.tracking.requestId,
+  };
+  if (run.outcome !== undefined) attributes[SPAN_ATTRIBUTES.outcome] = run.outcome;
+  if (run.status !== undefined) attributes['http.response.status_code'] = run.status;
+  return attributes;
 }
 
-/** Each hex digit with its top bit flipped, by the digit's value. */
-const FLIPPED = '89abcdef01234567';
+/** The failure a run's span records: 5xx answers and crashes. A refused request (4xx) is the caller's problem. */
+function runFailure(run: EventRun): { message: string; error: unknown } | undefined {
+  const failed = run.outcome === 'failed' && (run.status === undefined || run.status >= 500);
+  return failed ? { message: errorMessage(run.error, run.status), error: run.error } : undefined;
+}
 
 /** The path of a request URL, without its query, at most {@link MAX_PATH_LENGTH} long; no array is made. */
 function urlPath(url: string): string {
