@@ -12,6 +12,13 @@ const MAX_ROWS = 10_000;
 export class MemoryCustomers {
   private readonly rows = new Map<string, Customer>();
   private first: string | undefined;
+  /**
+   * The ids of the rows after the first, in a ring: the next slot holds the oldest, which goes when a new row takes
+   * its place. Walking the map from its start to find the oldest instead cost more with every row deleted (the walk
+   * steps over each deleted entry until the map is rebuilt), up to 10 µs a POST: a store cost, not framework work.
+   */
+  private readonly ring: (string | undefined)[] = new Array(MAX_ROWS - 1);
+  private next = 0;
 
   insert(input: NewCustomer): Customer {
     const now = new Date().toISOString();
@@ -23,15 +30,15 @@ export class MemoryCustomers {
       createdAt: now,
       updatedAt: now,
     };
-    this.first ??= row.id;
-    if (this.rows.size >= MAX_ROWS) {
-      for (const id of this.rows.keys()) {
-        if (id === this.first) continue;
-        this.rows.delete(id);
-        break;
-      }
-    }
     this.rows.set(row.id, row);
+    if (this.first === undefined) {
+      this.first = row.id;
+      return row;
+    }
+    const oldest = this.ring[this.next];
+    if (oldest !== undefined) this.rows.delete(oldest);
+    this.ring[this.next] = row.id;
+    this.next = (this.next + 1) % this.ring.length;
     return row;
   }
 
