@@ -42,7 +42,7 @@ export async function benchRedis(options: { messages: number; url: string }): Pr
   const admin = new Redis(options.url, { maxRetriesPerRequest: 1 });
   try {
     // A short unrecorded run of each side first, so neither pays for JIT warm-up in the figures.
-    const warmup = Math.min(2_000, options.messages);
+    const warmup = options.messages;
     await rawRun(options.url, `${prefix}warm-raw`, warmup);
     await adapterRun(options.url, prefix, 'warm-adapter', warmup);
     // Rounds alternate the two sides and each reports its median round, so a burst of load from other processes on
