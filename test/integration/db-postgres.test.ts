@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { eq, sql } from 'drizzle-orm';
 import { integer, pgSchema, serial, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
@@ -162,4 +163,29 @@ describe('database on PostgreSQL', () => {
     },
     SLOW,
   );
+
+  it('logs an idle connection the server dropped as one warning with its code, without the client hung on it', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const capture = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const text of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(text));
+        done();
+      },
+    });
+    const warned = createLogger({ env: 'test', level: 'warn', destination: capture });
+    const migrations = path.join(root, 'idle');
+    await mkdir(migrations, { recursive: true });
+    const handle = await database({ schema: {}, migrations }).open({ ...context(`it-db-idle-${run}`), log: warned });
+    handles.push(handle);
+    const { rows } = await handle.client.db.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`);
+    const pid = rows[0]?.pid;
+    // The connection is idle in the pool again: the server ends it, as a restart or failover would.
+    await admin.query('select pg_terminate_backend($1)', [pid]);
+    await expect.poll(() => lines.length, { timeout: 10_000 }).toBeGreaterThan(0);
+    const [line] = lines;
+    expect(line).toMatchObject({ msg: 'idle PostgreSQL connection failed', err: { code: '57P01' } });
+    expect((line?.err as Record<string, unknown>).client).toBeUndefined();
+    // The pool replaced the connection: the next query works.
+    expect((await handle.client.db.execute(sql`select 1 as one`)).rows).toEqual([{ one: 1 }]);
+  });
 });

@@ -31,7 +31,12 @@ export async function openNodePostgres<TSchema extends Record<string, unknown>>(
   const pool = new Pool({ connectionString: options.url, max: options.poolSize });
   // An idle connection dropped by the server (restart, failover) is reported on the pool; without a listener Node treats
   // it as an unhandled 'error' event and exits. The pool replaces the connection on next use, so a warning is enough.
-  pool.on('error', (error) => options.log.warn({ err: error }, 'idle PostgreSQL connection failed'));
+  pool.on('error', (error) => {
+    // pg-pool hangs the whole client on the error (`err.client`): logged as it comes, each such line would carry the
+    // client's connection state, buffers and queues. The message, code and stack say what happened.
+    Reflect.deleteProperty(error, 'client');
+    options.log.warn({ err: error }, 'idle PostgreSQL connection failed');
+  });
   const db = drizzle({ client: pool, schema: options.schema });
   let closing: Promise<void> | undefined;
   return {
