@@ -148,14 +148,16 @@ export class OutboxRelay {
         // The bus or the database is away: keep the rows and try again later, backing off to 5 s.
         this.options.log.warn({ err: error, service: this.options.service }, 'outbox relay failed; will retry');
         delay = Math.min(5_000, delay * 2);
+        // The commits that came during a failed batch do not cut its back-off short.
+        this.nudged = false;
       }
       await this.pause(delay, batchStarted);
     }
   }
 
   /**
-   * Waits `delay`, or less when nudged (also by a nudge that came during the batch), but never ends before `gatherMs`
-   * after the batch started unless stopped: commits that come close together share one batch.
+   * Waits `delay`, or less when nudged (also by a nudge that came during a batch that succeeded), but never ends
+   * before `gatherMs` after the batch started unless stopped: commits that come close together share one batch.
    */
   private async pause(delay: number, batchStarted: number): Promise<void> {
     if (!this.nudged) {
