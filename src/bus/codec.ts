@@ -11,18 +11,10 @@ export interface WireMessage {
 /** The result of reading a message off the wire: an envelope, or why it could not be read. */
 export type Decoded = { ok: true; envelope: Envelope } | { ok: false; error: string; raw: string };
 
-const ATTRIBUTES = [
-  'id',
-  'source',
-  'type',
-  'time',
-  'subject',
-  'traceparent',
-  'tracestate',
-  'requestid',
-  'idempotencykey',
-] as const;
 const REQUIRED = ['id', 'source', 'type', 'time'] as const;
+/** The optional string attributes of a message, as the envelope names them. */
+export const OPTIONAL_ATTRIBUTES = ['subject', 'traceparent', 'tracestate', 'requestid', 'idempotencykey'] as const;
+const ATTRIBUTES = [...REQUIRED, ...OPTIONAL_ATTRIBUTES] as const;
 
 /** Writes an envelope in CloudEvents binary mode: attributes as `ce-` headers, `data` as the JSON body. */
 export function encodeMessage(envelope: Envelope): WireMessage {
@@ -70,7 +62,8 @@ export function decodeMessage(headers: Readonly<Record<string, string | undefine
   return { ok: true, envelope };
 }
 
-function present(value: string | undefined): value is string {
+/** True for a required attribute's value that is there: a non-empty string. */
+export function present(value: unknown): value is string {
   return typeof value === 'string' && value !== '';
 }
 

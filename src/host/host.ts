@@ -97,7 +97,7 @@ export class Host {
   private readonly options: HostOptions;
   private readonly hooks: HookRegistry;
   private readonly stopping = new AbortController();
-  /** The abort functions of in-flight event runs, called when the shutdown deadline is hit. */
+  /** The event runs in flight: their timeouts, and the shutdown deadline that aborts them all. */
   private readonly inFlight = new RunDeadlines();
   private readonly checks = new Map<string, () => Promise<CheckResult>>();
   private readonly extraRoutes: ((app: FastifyInstance) => void)[] = [];
@@ -429,7 +429,7 @@ export class Host {
       edges,
       security: {
         host: security,
-        planOf: (route) => ({ plan: security.plan(route.owner.name, route.event.name), service: route.owner.name }),
+        planOf: (route) => ({ plan: (prepared.get(route) as PreparedRoute).plan, service: route.owner.name }),
       },
       bodyLimitBytes: host.bodyLimitBytes,
       log: this.log,

@@ -63,8 +63,8 @@ export class OutboxRelay {
   private stopped = false;
   /** A nudge came since the last batch started: rows may be waiting. */
   private nudged = false;
+  /** Ends the current {@link sleep}, if it lets whatever calls it (a nudge, or `stop()`) end it. */
   private wake: (() => void) | undefined;
-  private stopHold: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private lastCleanup = 0;
 
@@ -93,7 +93,6 @@ export class OutboxRelay {
   /** Stops after the batch in hand. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.stopHold?.();
     this.wake?.();
     await this.loop;
   }
@@ -133,8 +132,8 @@ export class OutboxRelay {
   }
 
   private async run(): Promise<void> {
-    if (this.options.holdMs > 0) await this.hold();
-    this.stopHold = undefined;
+    // The test-only hold: nudges do not shorten it, stop() does.
+    if (this.options.holdMs > 0) await this.sleep(this.options.holdMs, false);
     let delay = this.options.pollMs;
     while (!this.stopped) {
       const batchStarted = performance.now();
@@ -160,42 +159,27 @@ export class OutboxRelay {
    * before `gatherMs` after the batch started unless stopped: commits that come close together share one batch.
    */
   private async pause(delay: number, batchStarted: number): Promise<void> {
-    if (!this.nudged) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, delay);
-        this.wake = done;
-        function done(): void {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      this.wake = undefined;
-    }
+    if (!this.nudged) await this.sleep(delay, true);
     const gather = this.options.gatherMs - (performance.now() - batchStarted);
-    if (this.stopped || gather <= 0) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, gather);
-      // Nudges do not end the gathering; only stop() does.
-      this.wake = () => {
-        if (this.stopped) done();
-      };
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    this.wake = undefined;
+    if (gather > 0) await this.sleep(gather, false);
   }
 
-  /** Waits out the test-only hold; only `stop()` ends it early (nudges do not). */
-  private hold(): Promise<void> {
+  /** Waits `ms`; `stop()` ends the wait, and so does a nudge when `nudgeEnds`. Returns at once when already stopped. */
+  private sleep(ms: number, nudgeEnds: boolean): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, this.options.holdMs);
-      this.stopHold = done;
-      function done(): void {
-        clearTimeout(timer);
+      if (this.stopped) {
         resolve();
+        return;
       }
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = () => {
+        if (nudgeEnds || this.stopped) done();
+      };
     });
   }
 

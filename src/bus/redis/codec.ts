@@ -1,4 +1,4 @@
-import { type Decoded, decodeMessage } from '../codec.ts';
+import { type Decoded, decodeMessage, OPTIONAL_ATTRIBUTES, present } from '../codec.ts';
 import type { Envelope } from '../envelope.ts';
 
 /** The stream entry field that holds the whole message as one CloudEvents JSON object (structured mode). */
@@ -38,9 +38,6 @@ export function redisEventJson(envelope: Envelope, body: string): string {
   return `${json},"datacontenttype":"application/json","data":${body}}`;
 }
 
-/** The optional string attributes of a structured-mode message, as the envelope names them. */
-const OPTIONAL = ['subject', 'traceparent', 'tracestate', 'requestid', 'idempotencykey'] as const;
-
 /** Reads the JSON of an `event` field. Never throws: what is not a CloudEvent of ours comes back with the reason. */
 function decodeEventJson(text: string): Decoded {
   let parsed: unknown;
@@ -70,17 +67,13 @@ function decodeEventJson(text: string): Decoded {
     datacontenttype: 'application/json',
     data: event.data === undefined ? null : event.data,
   };
-  for (const name of OPTIONAL) {
+  for (const name of OPTIONAL_ATTRIBUTES) {
     const value = event[name];
     if (value === undefined) continue;
     if (typeof value !== 'string') return { ok: false, error: `the attribute '${name}' is not a string`, raw: text };
     envelope[name] = value;
   }
   return { ok: true, envelope };
-}
-
-function present(value: unknown): value is string {
-  return typeof value === 'string' && value !== '';
 }
 
 /**
