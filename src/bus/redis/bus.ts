@@ -86,7 +86,7 @@ export class RedisStreamsBus implements Bus {
     }
     let event: string;
     try {
-      event = redisEventJson(envelope, JSON.stringify(envelope.data) ?? 'null');
+      event = redisEventJson(envelope);
     } catch (error) {
       // `data` that JSON cannot write (a BigInt, a cycle): the promise rejects, as it did when publish was async.
       return Promise.reject(error);

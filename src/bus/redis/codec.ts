@@ -19,23 +19,17 @@ export const HEADERS_FIELD = 'headers';
  * foreign producer, are still read (see {@link decodeRedisEntry}).
  */
 export function encodeRedisEntry(envelope: Envelope): string[] {
-  return [EVENT_FIELD, redisEventJson(envelope, JSON.stringify(envelope.data) ?? 'null')];
+  return [EVENT_FIELD, redisEventJson(envelope)];
 }
 
 /**
- * The value of the `event` field of {@link encodeRedisEntry}: the envelope as a CloudEvents JSON object, with `body`
- * (the JSON of its `data`, made by the caller so that a failure to write it is the caller's to report) as `data`.
- * Written directly as text: no object is built only to be stringified.
+ * The value of the `event` field of {@link encodeRedisEntry}: the envelope as a CloudEvents JSON object. The
+ * envelope's property names are CloudEvents attribute names, so its JSON is that object, written in one pass; `data`
+ * that JSON leaves out (undefined) reads back as null. Throws what `JSON.stringify` throws for data it cannot write
+ * (a BigInt, a cycle).
  */
-export function redisEventJson(envelope: Envelope, body: string): string {
-  let json = `{"specversion":"1.0","id":${JSON.stringify(envelope.id)},"source":${JSON.stringify(envelope.source)}`;
-  json += `,"type":${JSON.stringify(envelope.type)},"time":${JSON.stringify(envelope.time)}`;
-  if (envelope.subject !== undefined) json += `,"subject":${JSON.stringify(envelope.subject)}`;
-  if (envelope.traceparent !== undefined) json += `,"traceparent":${JSON.stringify(envelope.traceparent)}`;
-  if (envelope.tracestate !== undefined) json += `,"tracestate":${JSON.stringify(envelope.tracestate)}`;
-  if (envelope.requestid !== undefined) json += `,"requestid":${JSON.stringify(envelope.requestid)}`;
-  if (envelope.idempotencykey !== undefined) json += `,"idempotencykey":${JSON.stringify(envelope.idempotencykey)}`;
-  return `${json},"datacontenttype":"application/json","data":${body}}`;
+export function redisEventJson(envelope: Envelope): string {
+  return JSON.stringify(envelope);
 }
 
 /** Reads the JSON of an `event` field. Never throws: what is not a CloudEvent of ours comes back with the reason. */
@@ -58,21 +52,17 @@ function decodeEventJson(text: string): Decoded {
   if (event.specversion !== '1.0') {
     return { ok: false, error: `unsupported specversion '${String(event.specversion)}'`, raw: text };
   }
-  const envelope: Envelope = {
-    specversion: '1.0',
-    id,
-    source,
-    type,
-    time,
-    datacontenttype: 'application/json',
-    data: event.data === undefined ? null : event.data,
-  };
   for (const name of OPTIONAL_ATTRIBUTES) {
     const value = event[name];
-    if (value === undefined) continue;
-    if (typeof value !== 'string') return { ok: false, error: `the attribute '${name}' is not a string`, raw: text };
-    envelope[name] = value;
+    if (value !== undefined && typeof value !== 'string') {
+      return { ok: false, error: `the attribute '${name}' is not a string`, raw: text };
+    }
   }
+  // The parsed object becomes the envelope: one object per message rather than a copy of it. Extension attributes of
+  // other producers stay on it, as CloudEvents asks of an intermediary.
+  event.datacontenttype = 'application/json';
+  if (event.data === undefined) event.data = null;
+  const envelope = event as unknown as Envelope;
   return { ok: true, envelope };
 }
 
