@@ -1,5 +1,6 @@
 import { type DestinationStream, type Logger as PinoLogger, pino, symbols } from 'pino';
 import type { GantryEnv } from '../config/env.ts';
+import { stdoutDestination } from './turn-batched-destination.ts';
 
 /** The structured logger handed to every handler: pino, bound to service, event and tracking ids. */
 export type Logger = PinoLogger;
@@ -66,7 +67,8 @@ export function createLogger(options: LoggerOptions): Logger {
       }),
     );
   }
-  return skipPrimitives(pino({ level, redact, base, ...hooks }));
+  // Not pino's default destination: see TurnBatchedDestination for why.
+  return skipPrimitives(pino({ level, redact, base, ...hooks }, stdoutDestination()));
 }
 
 type Stringifier = (value: unknown, safe?: unknown) => string | undefined;
