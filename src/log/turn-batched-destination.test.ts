@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -61,5 +61,25 @@ describe('turn-batched log destination', () => {
       stdout = failed.stdout;
     }
     expect(JSON.parse(stdout.trim())).toMatchObject({ msg: 'before exit', env: 'test' });
+  });
+
+  it('stops logging, and goes on running, when the reader of its pipe goes away', async () => {
+    const module = new URL('./logger.ts', import.meta.url).pathname;
+    const script = `import { createLogger } from ${JSON.stringify(module)};
+      const logger = createLogger({ env: 'test', level: 'info' });
+      let n = 0;
+      const timer = setInterval(() => { for (let i = 0; i < 50; i++) logger.info({ n: n++ }, 'line'); }, 5);
+      setTimeout(() => { clearInterval(timer); process.stderr.write('still running'); process.exit(0); }, 600);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    // Read the first lines, then close the reading end, as `| head -1` would.
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(stderr).toBe('still running');
+    expect(code).toBe(0);
   });
 });

@@ -20,12 +20,15 @@ const DEFAULT_MAX_PENDING = 64 * 1024;
  *
  * Node writes `process.stdout` synchronously when it is a file, and on Linux when it is a pipe or a terminal, so
  * the lines of a process that exits are not lost: {@link stdoutDestination} writes what is gathered from the
- * process's `exit` event. A process killed with SIGKILL loses the lines of its last turn.
+ * process's `exit` event. A process killed with SIGKILL loses the lines of its last turn. When the reader of a pipe
+ * goes away, logging stops and the process goes on.
  */
 export class TurnBatchedDestination implements DestinationStream {
   private pending: string[] = [];
   private pendingChars = 0;
   private scheduled = false;
+  /** Set once the reader of the output has gone (a broken pipe): lines are dropped from then on. */
+  private closed = false;
   private readonly writer: LineWriter;
   private readonly maxPending: number;
 
@@ -41,6 +44,7 @@ export class TurnBatchedDestination implements DestinationStream {
 
   /** Gathers one line (pino hands complete lines, newline included). */
   write(line: string): void {
+    if (this.closed) return;
     this.pending.push(line);
     this.pendingChars += line.length;
     if (this.pendingChars >= this.maxPending) this.flushSync();
@@ -57,6 +61,16 @@ export class TurnBatchedDestination implements DestinationStream {
     this.pending = [];
     this.pendingChars = 0;
     this.writer.write(text);
+  }
+
+  /**
+   * Drops what is gathered and every line from now on: for when nothing reads the output any more (`EPIPE`, as when
+   * a host's output is piped into `head`), which is no reason for the process to stop.
+   */
+  close(): void {
+    this.closed = true;
+    this.pending = [];
+    this.pendingChars = 0;
   }
 
   /** pino's `logger.flush(cb)`: writes what is gathered, then calls back. */
@@ -86,6 +100,16 @@ export function stdoutDestination(): TurnBatchedDestination {
   if (stdout === undefined) {
     const destination = new TurnBatchedDestination(process.stdout);
     process.once('exit', () => destination.flushSync());
+    // A broken pipe stops the logging, not the process, as pino's own destination does; any other error of stdout
+    // is thrown as it would be with no listener.
+    const onError = (error: NodeJS.ErrnoException): void => {
+      if (error.code !== 'EPIPE') {
+        process.stdout.off('error', onError);
+        throw error;
+      }
+      destination.close();
+    };
+    process.stdout.on('error', onError);
     stdout = destination;
   }
   return stdout;
