@@ -11,10 +11,11 @@ export interface WireMessage {
 /** The result of reading a message off the wire: an envelope, or why it could not be read. */
 export type Decoded = { ok: true; envelope: Envelope } | { ok: false; error: string; raw: string };
 
-const REQUIRED = ['id', 'source', 'type', 'time'] as const;
+/** The attributes every message has, as the envelope names them. */
+export const REQUIRED_ATTRIBUTES = ['id', 'source', 'type', 'time'] as const;
 /** The optional string attributes of a message, as the envelope names them. */
 export const OPTIONAL_ATTRIBUTES = ['subject', 'traceparent', 'tracestate', 'requestid', 'idempotencykey'] as const;
-const ATTRIBUTES = [...REQUIRED, ...OPTIONAL_ATTRIBUTES] as const;
+const ATTRIBUTES = [...REQUIRED_ATTRIBUTES, ...OPTIONAL_ATTRIBUTES] as const;
 
 /** Writes an envelope in CloudEvents binary mode: attributes as `ce-` headers, `data` as the JSON body. */
 export function encodeMessage(envelope: Envelope): WireMessage {
@@ -69,7 +70,7 @@ export function present(value: unknown): value is string {
 
 /** The required attributes a message lacks, as `ce-` header names, for the dead letter's reason. */
 function missingOf(headers: Readonly<Record<string, string | undefined>>): string {
-  return REQUIRED.filter((name) => !present(headers[`ce-${name}`]))
+  return REQUIRED_ATTRIBUTES.filter((name) => !present(headers[`ce-${name}`]))
     .map((name) => `ce-${name}`)
     .join(', ');
 }

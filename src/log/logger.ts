@@ -109,13 +109,9 @@ function skipPrimitives(logger: Logger): Logger {
 /** A pino hook replacing secret values in each written line (as JSON-escaped text, as they appear in it). */
 function scrubber(secrets: readonly string[] | undefined): { hooks?: { streamWrite: (line: string) => string } } {
   if (!secrets || secrets.length === 0) return {};
-  const escaped = secrets.map((secret) =>
-    JSON.stringify(secret)
-      .slice(1, -1)
-      .replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
-  );
-  const pattern = new RegExp(escaped.join('|'), 'g');
+  // Each secret as it appears in a JSON line (escaped), and the alternation of them all for the replacement.
   const needles = secrets.map((secret) => JSON.stringify(secret).slice(1, -1));
+  const pattern = new RegExp(needles.map((needle) => needle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
   // Almost no line holds a secret: a plain substring search per secret costs a fraction of running the alternation
   // over every line, so the replacement only runs on the lines that need it.
   return {

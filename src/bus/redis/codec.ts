@@ -1,4 +1,4 @@
-import { type Decoded, decodeMessage, OPTIONAL_ATTRIBUTES, present } from '../codec.ts';
+import { type Decoded, decodeMessage, OPTIONAL_ATTRIBUTES, present, REQUIRED_ATTRIBUTES } from '../codec.ts';
 import type { Envelope } from '../envelope.ts';
 
 /** The stream entry field that holds the whole message as one CloudEvents JSON object (structured mode). */
@@ -44,9 +44,9 @@ function decodeEventJson(text: string): Decoded {
     return { ok: false, error: `the '${EVENT_FIELD}' field is not a JSON object`, raw: text };
   }
   const event = parsed as Record<string, unknown>;
-  const { id, source, type, time } = event;
-  if (!present(id) || !present(source) || !present(type) || !present(time)) {
-    const missing = (['id', 'source', 'type', 'time'] as const).filter((name) => !present(event[name]));
+  for (const name of REQUIRED_ATTRIBUTES) {
+    if (present(event[name])) continue;
+    const missing = REQUIRED_ATTRIBUTES.filter((required) => !present(event[required]));
     return { ok: false, error: `missing CloudEvents attribute(s): ${missing.join(', ')}`, raw: text };
   }
   if (event.specversion !== '1.0') {
@@ -74,8 +74,7 @@ function decodeEventJson(text: string): Decoded {
  * a JSON object when it has neither.
  */
 export function decodeRedisEntry(fields: readonly string[]): Decoded {
-  // What encodeRedisEntry writes: one field, looked at before anything else.
-  if (fields.length === 2 && fields[0] === EVENT_FIELD) return decodeEventJson(fields[1] as string);
+  // What encodeRedisEntry writes, looked for before anything else.
   for (let i = 0; i + 1 < fields.length; i += 2) {
     if (fields[i] === EVENT_FIELD) return decodeEventJson(fields[i + 1] as string);
   }
