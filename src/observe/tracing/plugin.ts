@@ -1,4 +1,4 @@
-import { type Attributes, SpanKind } from '@opentelemetry/api';
+import { SpanKind } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
@@ -15,7 +15,7 @@ import type { AnyService } from '../../service/service.ts';
 import { continueTracking, type Tracking } from '../../tracking/trace-context.ts';
 import { methodLabel, routeLabel, UNMATCHED_ROUTE, underAny } from '../http-labels.ts';
 import { type OtlpEnvironment, openOtlpExporter, otlpTracesUrl } from './exporter.ts';
-import { emitSpan, type SpanSink } from './span.ts';
+import { emitSpan, SpanAttributes, type SpanSink } from './span.ts';
 import { SpanStore, type SpanStoreOptions } from './span-store.ts';
 import { emitWorkSpans } from './work-span.ts';
 
@@ -200,13 +200,12 @@ class SpanBuilder {
     const parsed = parseTraceparent(info.envelope.traceparent);
     if (parsed === undefined) return;
     const startMs = info.startedAt ?? Date.now();
-    const attributes: Attributes = {
-      'messaging.operation.type': 'send',
-      'messaging.destination.name': info.stream,
-      'messaging.message.id': info.envelope.id,
-      [SPAN_ATTRIBUTES.service]: info.service.name,
-      [SPAN_ATTRIBUTES.version]: info.service.version,
-    };
+    const attributes = new SpanAttributes();
+    attributes['messaging.operation.type'] = 'send';
+    attributes['messaging.destination.name'] = info.stream;
+    attributes['messaging.message.id'] = info.envelope.id;
+    attributes[SPAN_ATTRIBUTES.service] = info.service.name;
+    attributes[SPAN_ATTRIBUTES.version] = info.service.version;
     if (info.envelope.requestid !== undefined) attributes[SPAN_ATTRIBUTES.requestId] = info.envelope.requestid;
     emitSpan(this.sink, {
       name: `publish ${info.stream}`,
@@ -235,7 +234,7 @@ class SpanBuilder {
     const status = reply.statusCode;
     const ran = requestTracking(request) as TrackingWithRun | undefined;
     const run = ran?.[PENDING_RUN];
-    const attributes: Attributes = run === undefined ? {} : runAttributes(run);
+    const attributes = run === undefined ? new SpanAttributes() : runAttributes(run);
     attributes['http.request.method'] = method;
     attributes['http.response.status_code'] = status;
     attributes['url.path'] = urlPath(request.url);
@@ -261,14 +260,13 @@ class SpanBuilder {
 }
 
 /** The attributes every event span has: who ran it, its kind, outcome and status, and the request id. */
-function runAttributes(run: EventRun): Attributes {
-  const attributes: Attributes = {
-    [SPAN_ATTRIBUTES.service]: run.service.name,
-    [SPAN_ATTRIBUTES.version]: run.service.version,
-    [SPAN_ATTRIBUTES.event]: run.event,
-    [SPAN_ATTRIBUTES.kind]: run.kind,
-    [SPAN_ATTRIBUTES.requestId]: run.tracking.requestId,
-  };
+function runAttributes(run: EventRun): SpanAttributes {
+  const attributes = new SpanAttributes();
+  attributes[SPAN_ATTRIBUTES.service] = run.service.name;
+  attributes[SPAN_ATTRIBUTES.version] = run.service.version;
+  attributes[SPAN_ATTRIBUTES.event] = run.event;
+  attributes[SPAN_ATTRIBUTES.kind] = run.kind;
+  attributes[SPAN_ATTRIBUTES.requestId] = run.tracking.requestId;
   if (run.outcome !== undefined) attributes[SPAN_ATTRIBUTES.outcome] = run.outcome;
   if (run.status !== undefined) attributes['http.response.status_code'] = run.status;
   return attributes;

@@ -29,7 +29,7 @@ export interface TraceSummary {
 
 /** Options of {@link SpanStore}. */
 export interface SpanStoreOptions {
-  /** Traces kept, the oldest dropped first; default 100. */
+  /** Traces always kept (the newest); up to twice as many are, and the oldest go first. Default 100. */
   maxTraces?: number;
   /** Spans kept per trace; default 500. */
   maxSpansPerTrace?: number;
@@ -46,26 +46,30 @@ const KINDS: Record<SpanKind, StoredSpan['kind']> = {
 /**
  * The most recent traces of this process, in memory and bounded: a span processor that keeps each finished span.
  * The dashboard's waterfall and tests read it; exporters are unaffected.
+ *
+ * Traces are kept in two generations of `maxTraces` each: a new trace goes into the current one, and when it is full
+ * it becomes the previous one and the one before is dropped whole. So the newest `maxTraces` traces are always kept,
+ * and at most twice as many: one map per generation, filled and dropped whole, rather than one map from which the
+ * oldest trace is deleted as each new one comes.
  */
 export class SpanStore implements SpanProcessor {
   /** The finished spans as the processor got them: turned into plain data only when read, off the request path. */
-  private readonly traces = new Map<string, ReadableSpan[]>();
-  /** Trace ids in arrival order, in a ring: the slot a new trace takes names the oldest one, dropped then. */
-  private readonly order: (string | undefined)[];
-  private next = 0;
+  private current = new Map<string, KeptTrace>();
+  private previous = new Map<string, KeptTrace>();
+  private readonly maxTraces: number;
   private readonly maxSpansPerTrace: number;
 
   constructor(options: SpanStoreOptions = {}) {
-    this.order = new Array(options.maxTraces ?? 100).fill(undefined);
+    this.maxTraces = Math.max(1, options.maxTraces ?? 100);
     this.maxSpansPerTrace = options.maxSpansPerTrace ?? 500;
   }
 
   /** Recent traces, newest first. */
   recent(limit = 50): TraceSummary[] {
     const out: TraceSummary[] = [];
-    for (const [traceId, finished] of [...this.traces].reverse()) {
+    for (const [traceId, kept] of [...this.previous, ...this.current].reverse()) {
       if (out.length >= limit) break;
-      const spans = finished.map(toStored);
+      const spans = kept.spans().map(toStored);
       let first = spans[0] as StoredSpan;
       let end = 0;
       for (const span of spans) {
@@ -89,7 +93,7 @@ export class SpanStore implements SpanProcessor {
    * dropped. Starts are known to the millisecond only, so a child often starts "with" its parent: depth breaks ties.
    */
   trace(traceId: string): StoredSpan[] {
-    const spans = (this.traces.get(traceId) ?? []).map(toStored);
+    const spans = (this.find(traceId)?.spans() ?? []).map(toStored);
     const byId = new Map(spans.map((span) => [span.spanId, span]));
     const depth = (span: StoredSpan): number => {
       let n = 0;
@@ -106,21 +110,62 @@ export class SpanStore implements SpanProcessor {
 
   onEnd(span: ReadableSpan): void {
     const { traceId } = span.spanContext();
-    let spans = this.traces.get(traceId);
-    if (spans === undefined) {
-      const oldest = this.order[this.next];
-      if (oldest !== undefined) this.traces.delete(oldest);
-      this.order[this.next] = traceId;
-      this.next = (this.next + 1) % this.order.length;
-      spans = [];
-      this.traces.set(traceId, spans);
+    const kept = this.find(traceId);
+    if (kept !== undefined) {
+      if (kept.count < this.maxSpansPerTrace) kept.add(span);
+      return;
     }
-    if (spans.length < this.maxSpansPerTrace) spans.push(span);
+    if (this.current.size >= this.maxTraces) {
+      this.previous = this.current;
+      this.current = new Map();
+    }
+    this.current.set(traceId, new KeptTrace(span));
   }
 
   async forceFlush(): Promise<void> {}
 
   async shutdown(): Promise<void> {}
+
+  private find(traceId: string): KeptTrace | undefined {
+    return this.current.get(traceId) ?? this.previous.get(traceId);
+  }
+}
+
+/**
+ * The spans of one kept trace, in the order they ended: a chain of nodes rather than an array, because the store
+ * holds them for a while and an array literal may come to be allocated in the old generation (see `SpanAttributes`).
+ */
+class KeptTrace {
+  count = 1;
+  private readonly first: SpanNode;
+  private last: SpanNode;
+
+  constructor(span: ReadableSpan) {
+    this.first = new SpanNode(span);
+    this.last = this.first;
+  }
+
+  add(span: ReadableSpan): void {
+    const node = new SpanNode(span);
+    this.last.next = node;
+    this.last = node;
+    this.count++;
+  }
+
+  spans(): ReadableSpan[] {
+    const out: ReadableSpan[] = [];
+    for (let node: SpanNode | undefined = this.first; node !== undefined; node = node.next) out.push(node.span);
+    return out;
+  }
+}
+
+class SpanNode {
+  readonly span: ReadableSpan;
+  next: SpanNode | undefined;
+
+  constructor(span: ReadableSpan) {
+    this.span = span;
+  }
 }
 
 /** A finished span as plain data. */
