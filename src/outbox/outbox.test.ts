@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { count, eq } from 'drizzle-orm';
+import { count, eq, sql } from 'drizzle-orm';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { database } from '../db/database.ts';
@@ -10,6 +10,7 @@ import { t } from '../schema/index.ts';
 import { service } from '../service/service.ts';
 import { defineStream } from '../service/stream.ts';
 import { startTestHost, type TestHost } from '../testing/index.ts';
+import { gantrySchema } from './tables.ts';
 
 const entries = pgTable('entries', { id: text('id').primaryKey(), amount: integer('amount').notNull() });
 const effects = pgTable('effects', { messageId: text('message_id').notNull(), entryId: text('entry_id').notNull() });
@@ -54,13 +55,15 @@ describe('transactional outbox and inbox', () => {
   });
   afterAll(async () => app?.stop());
 
-  const effectRows = async (entryId: string) => {
-    const db = (
+  const ledgerDb = () =>
+    (
       app.host.runtime('ledger').clients.db as {
         db: import('../db/connection.ts').DrizzleDatabase<Record<string, unknown>>;
       }
     ).db;
-    const [row] = await db.select({ n: count() }).from(effects).where(eq(effects.entryId, entryId));
+
+  const effectRows = async (entryId: string) => {
+    const [row] = await ledgerDb().select({ n: count() }).from(effects).where(eq(effects.entryId, entryId));
     return row?.n ?? 0;
   };
 
@@ -83,6 +86,29 @@ describe('transactional outbox and inbox', () => {
     await app.waitFor(() => app.emitted(entryBooked).some((e) => e.id === 'e3'), 'the first message');
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(app.emitted(entryBooked).filter((e) => e.id === 'e3' || e.id === 'e3b')).toEqual([{ id: 'e3', amount: 1 }]);
+  });
+
+  it('keeps a sent message with an idempotency key, so a repeat after the relay is dropped too; drops one without', async () => {
+    await app.request('POST', '/entries', { id: 'e4', amount: 2, key: 'booking-4' });
+    await app.request('POST', '/entries', { id: 'e5', amount: 3 });
+    await app.waitFor(
+      () => app.emitted(entryBooked).filter((e) => e.id === 'e4' || e.id === 'e5').length === 2,
+      'both messages relayed',
+    );
+    const outbox = async () => {
+      const { rows } = await ledgerDb().execute<{ entry: string; sent: boolean }>(
+        sql`select envelope->'data'->>'id' as entry, sent_at is not null as sent
+            from ${sql.identifier(gantrySchema('ledger'))}.outbox where envelope->'data'->>'id' in ('e4', 'e4b', 'e5')`,
+      );
+      return rows;
+    };
+    await app.waitFor(async () => (await outbox()).length === 1, 'the unkeyed row gone once sent');
+    expect(await outbox()).toEqual([{ entry: 'e4', sent: true }]);
+
+    await app.request('POST', '/entries', { id: 'e4b', amount: 2, key: 'booking-4' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(app.emitted(entryBooked).filter((e) => e.id === 'e4' || e.id === 'e4b')).toEqual([{ id: 'e4', amount: 2 }]);
+    expect(await outbox()).toEqual([{ entry: 'e4', sent: true }]);
   });
 
   it('runs an inbox consumer once per message id, however often the message is delivered', async () => {
