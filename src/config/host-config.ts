@@ -98,6 +98,12 @@ export const HostConfigSchema = Type.Object({
   allowEmbedded: Type.Boolean({ default: false, 'x-gantry-env': 'GANTRY_ALLOW_EMBEDDED' }),
   eventTimeoutMs: Type.Integer({ minimum: 1, default: 30_000, 'x-gantry-env': 'GANTRY_EVENT_TIMEOUT_MS' }),
   /**
+   * Keep every message the outbox relay sent, marked sent, for a day (a record of what each service emitted). Off,
+   * only messages with an idempotency key are kept that long (a repeat of the key is dropped while they are); the
+   * others are deleted once sent.
+   */
+  outboxKeepSent: Type.Boolean({ default: false, 'x-gantry-env': 'GANTRY_OUTBOX_KEEP_SENT' }),
+  /**
    * After SIGTERM, how long readiness answers 503 (and new requests are refused with 503) before the listener closes,
    * so load balancers see the instance leave before its port does. Counts within `shutdownTimeoutMs`.
    */

@@ -325,6 +325,7 @@ export class Host {
         service: runtime.name,
         bus: this.messageBus,
         log: this.log,
+        keepSent: this.resolved?.host.outboxKeepSent ?? false,
         onRelayed: (envelope) => runtime.published(envelope),
       });
       relay.start();

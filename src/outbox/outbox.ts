@@ -34,11 +34,14 @@ export interface OutboxRelayOptions {
    * on a single-connection database (PGlite) doubled the work of every write.
    */
   gatherMs?: number;
-  /**
-   * Sent rows that carry an idempotency key are kept this long, so a repeated emit is dropped; rows without one are
-   * deleted once sent. Default one day.
-   */
+  /** How long kept rows stay once sent (see `keepSent`). Default one day. */
   retentionMs?: number;
+  /**
+   * Keep every sent row, marked sent, for `retentionMs`: a record of what the service emitted. Default false: only
+   * rows with an idempotency key are kept (while one is, a repeat of its key is dropped); the others are deleted
+   * once sent.
+   */
+  keepSent?: boolean;
   /** Called with the envelope of each message once the bus accepted it. */
   onRelayed?: (envelope: Envelope) => void;
   /**
@@ -77,6 +80,7 @@ export class OutboxRelay {
       batchSize: 100,
       gatherMs: 10,
       retentionMs: 86_400_000,
+      keepSent: false,
       holdMs: holdFromEnvironment(),
       ...options,
     };
@@ -105,7 +109,7 @@ export class OutboxRelay {
    * rows the bus accepted are still marked sent, and the failure is thrown once the transaction has committed.
    */
   async relayOnce(): Promise<number> {
-    const { db, service, bus, batchSize, onRelayed } = this.options;
+    const { db, service, bus, batchSize, keepSent, onRelayed } = this.options;
     const schema = sql.identifier(gantrySchema(service));
     let failure: unknown;
     const sent = await db.transaction(async (tx) => {
@@ -121,22 +125,23 @@ export class OutboxRelay {
         bus,
         onRelayed,
       );
-      const keyed: number[] = [];
-      const unkeyed: number[] = [];
+      const kept: number[] = [];
+      const gone: number[] = [];
       for (const [index, outcome] of outcomes.entries()) {
         const row = rows[index] as { id: string; keyed: boolean };
-        if (outcome.ok) (row.keyed ? keyed : unkeyed).push(Number(row.id));
+        if (outcome.ok) (row.keyed || keepSent ? kept : gone).push(Number(row.id));
         else failure ??= outcome.error;
       }
       // A row with an idempotency key stays, marked sent, for `retentionMs`: while it is there, an emit with the same
-      // key is dropped at insert. A row without one can match no later insert, so it goes once sent. Marking it
-      // instead wrote a whole new version of the row, envelope included (Postgres updates by writing a new copy): on
-      // PGlite, whose one connection serves the requests too, that was a tenth of the CPU of each POST that emits.
-      if (unkeyed.length > 0) await tx.execute(sql`delete from ${schema}.outbox where id in ${idList(unkeyed)}`);
-      if (keyed.length > 0) {
-        await tx.execute(sql`update ${schema}.outbox set sent_at = now() where id in ${idList(keyed)}`);
+      // key is dropped at insert. A row without one can match no later insert, so it goes once sent, unless
+      // `keepSent` asks for a record of every message. Marking it instead wrote a whole new version of the row,
+      // envelope included (Postgres updates by writing a new copy): on PGlite, whose one connection serves the
+      // requests too, that was a tenth of the CPU of each POST that emits.
+      if (gone.length > 0) await tx.execute(sql`delete from ${schema}.outbox where id in ${idList(gone)}`);
+      if (kept.length > 0) {
+        await tx.execute(sql`update ${schema}.outbox set sent_at = now() where id in ${idList(kept)}`);
       }
-      return keyed.length + unkeyed.length;
+      return kept.length + gone.length;
     });
     if (failure !== undefined) throw failure;
     return sent;

@@ -1,4 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/pglite';
 import { describe, expect, it } from 'vitest';
 import type { Bus } from '../bus/bus.ts';
@@ -90,6 +91,47 @@ describe('the outbox relay', () => {
     // One batch at start, then at most one per 40 ms of the loop above: far fewer than one per commit.
     expect(batches).toBeLessThan(20);
     await relay.stop();
+    await memory.close();
+    await client.close();
+  });
+
+  it('deletes the rows it sent, keeps those with an idempotency key marked sent, and keeps all with keepSent', async () => {
+    const client = new PGlite();
+    const db = drizzle(client) as unknown as SqlRunner;
+    await ensureMessagingTables(db, 'orders');
+    const memory = new MemoryBus();
+    const log = createLogger({ env: 'test', level: 'silent' });
+    const table = async () => {
+      const { rows } = await db.execute<{ n: number; sent: boolean }>(
+        sql`select (envelope->'data'->>'n')::int as n, sent_at is not null as sent from gantry_orders.outbox order by id`,
+      );
+      return rows.map((row) => ({ n: row.n, sent: row.sent }));
+    };
+    const enqueue = async (n: number, idempotencyKey?: string) =>
+      enqueueInOutbox(
+        db,
+        'orders',
+        createEnvelope({
+          stream: 'orders.placed',
+          data: { n },
+          source: 'orders@1.0.0',
+          ...(idempotencyKey ? { idempotencyKey } : {}),
+        }),
+      );
+
+    await enqueue(1);
+    await enqueue(2, 'order-2');
+    expect(await new OutboxRelay({ db, service: 'orders', bus: memory, log }).relayOnce()).toBe(2);
+    expect(await table()).toEqual([{ n: 2, sent: true }]);
+    // The kept row still drops a repeat of its key.
+    expect(await enqueue(3, 'order-2')).toBe(false);
+
+    await enqueue(4);
+    expect(await new OutboxRelay({ db, service: 'orders', bus: memory, log, keepSent: true }).relayOnce()).toBe(1);
+    expect(await table()).toEqual([
+      { n: 2, sent: true },
+      { n: 4, sent: true },
+    ]);
     await memory.close();
     await client.close();
   });

@@ -53,6 +53,8 @@ export async function runDistributedSystem(options: {
     REPLICATOR__DRIVERS__REPLICA__TABLE: table,
     REPLICATOR__SOURCE_URL: `http://127.0.0.1:${customersPort}`,
     GANTRY_DOCS: 'false',
+    // The expected notifications are read from the customers' outbox, so it keeps what it sent.
+    GANTRY_OUTBOX_KEEP_SENT: 'true',
   };
   const start = async (name: string, service: string): Promise<GantryProcess> => {
     const proc = await startGantry(name, [service], {
