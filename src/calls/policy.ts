@@ -35,6 +35,10 @@ export interface TargetStats {
   /** First attempts and retries over the retry budget's window. */
   requests: number;
   retries: number;
+  /** Calls since start that answered, that failed after every attempt, and that failed and took their fallback. */
+  succeeded: number;
+  failed: number;
+  fellBack: number;
 }
 
 /** Options of one call through a {@link TargetPolicy}. */
@@ -68,6 +72,9 @@ export interface Attempt {
  * breaker: a 404 is an answer, not a failure.
  */
 export class TargetPolicy {
+  private succeeded = 0;
+  private failed = 0;
+  private fellBack = 0;
   private readonly breaker: CircuitBreakerPolicy;
   private readonly bulkhead: BulkheadPolicy | undefined;
   private readonly budget: RetryBudget;
@@ -107,7 +114,15 @@ export class TargetPolicy {
 
   /** Stats of this target. */
   stats(): TargetStats {
-    return { target: this.target, breaker: this.state, inFlight: this.inFlight, ...this.budget.snapshot() };
+    return {
+      target: this.target,
+      breaker: this.state,
+      inFlight: this.inFlight,
+      ...this.budget.snapshot(),
+      succeeded: this.succeeded,
+      failed: this.failed,
+      fellBack: this.fellBack,
+    };
   }
 
   /** Runs `attempt` under the policy; rejects with a coded `GANTRY_ERR_CALL_*` error (or answers the fallback). */
@@ -131,7 +146,7 @@ export class TargetPolicy {
     });
     this.inFlight++;
     try {
-      return await retries.execute(
+      const value = await retries.execute(
         () =>
           this.breaker.execute(() => {
             attempts++;
@@ -140,9 +155,15 @@ export class TargetPolicy {
           }),
         options.signal,
       );
+      this.succeeded++;
+      return value;
     } catch (error) {
       const coded = toCallError(error, this.target);
-      if (options.fallback) return options.fallback(coded);
+      if (options.fallback) {
+        this.fellBack++;
+        return options.fallback(coded);
+      }
+      this.failed++;
       throw coded;
     } finally {
       this.inFlight--;

@@ -16,6 +16,8 @@ export interface EventRun {
   /** HTTP status, for HTTP events. */
   status?: number;
   error?: unknown;
+  /** For a task's run: the task, and how long its job waited to start once it was due (ms). */
+  job?: { task: string; queuedMs: number };
 }
 
 /** What `onPublish` observes. */

@@ -900,6 +900,17 @@ export class Host {
       streamCounters: () => this.counters.entries(),
       streamStats: (stream, group) => this.messageBus.stats(stream, group),
       uptimeSeconds: () => this.uptimeSeconds(),
+      callStats: () => this.callStats(),
+      jobCounts: async () => {
+        const counts = await Promise.all(
+          this.jobRuntimes.map(async (jobs) =>
+            (await jobs.counts()).map((count) => ({ service: jobs.serviceName, ...count })),
+          ),
+        );
+        return counts.flat();
+      },
+      outboxBacklog: () =>
+        Promise.all(this.relays.map(async (relay) => ({ service: relay.service, unsent: await relay.backlog() }))),
     };
     return {
       hook: (name, fn) => this.hooks.add(name, fn),

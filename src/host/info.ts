@@ -1,6 +1,8 @@
 import type { StreamStats } from '../bus/bus.ts';
 import type { StreamCounters } from '../bus/counters.ts';
+import type { TargetStats } from '../calls/policy.ts';
 import type { GantryEnv } from '../config/env.ts';
+import type { JobCount } from '../jobs/job-store.ts';
 import type { ServiceInfo } from '../service/context.ts';
 import type { AnyService } from '../service/service.ts';
 
@@ -15,4 +17,10 @@ export interface HostInfo {
   /** What the bus can tell of a stream and group (its lag), asked of the broker now; rejects before the bus opens. */
   streamStats(stream: string, group?: string): Promise<StreamStats>;
   uptimeSeconds(): number;
+  /** The targets this host has called: breaker state, calls under way, and call outcomes since start. */
+  callStats(): TargetStats[];
+  /** How many jobs of each task of each hosted service are in each state, asked of the job stores now. */
+  jobCounts(): Promise<({ service: string } & JobCount)[]>;
+  /** How many committed messages wait in each emitting service's outbox, asked of its database now. */
+  outboxBacklog(): Promise<{ service: string; unsent: number }[]>;
 }

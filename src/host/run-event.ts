@@ -24,6 +24,8 @@ export interface RunEventOptions {
   context: (log: Logger, signal: AbortSignal) => Context;
   /** Extra fields for the START line. */
   fields?: Record<string, unknown>;
+  /** For a task's run: the task and how long its job waited once due (see {@link EventRun.job}). */
+  job?: EventRun['job'];
 }
 
 /**
@@ -109,6 +111,7 @@ class ActiveRun<T> extends TimedRun {
       tracking,
       startedAt: Date.now(),
     };
+    if (options.job !== undefined) this.record.job = options.job;
   }
 
   start(handler: (ctx: Context) => Promise<T>): void {

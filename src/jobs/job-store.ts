@@ -86,8 +86,17 @@ export interface ClaimedJob {
   maxAttempts: number;
   key: string | null;
   createdAt: Date;
+  /** How long the job waited between becoming due (`runAt`) and this claim, in ms. */
+  queuedMs: number;
   requestId: string | null;
   traceparent: string | null;
+}
+
+/** The number of jobs of one task in one state. */
+export interface JobCount {
+  task: string;
+  state: JobState;
+  count: number;
 }
 
 /** One attempt of one job: what settles and heartbeats name, so that a stale worker cannot settle a newer attempt. */
@@ -191,6 +200,9 @@ export interface JobStore {
 
   /** One job, or undefined. */
   get(id: string): Promise<JobRecord | undefined>;
+
+  /** How many jobs each task has in each state (finished ones while they are kept), for metrics. */
+  counts(): Promise<JobCount[]>;
 
   /** Jobs matching the filter, newest first. */
   list(filter?: JobFilter): Promise<JobRecord[]>;

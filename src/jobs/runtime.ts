@@ -16,6 +16,7 @@ import {
   type AttemptRef,
   type ClaimedJob,
   type FailOutcome,
+  type JobCount,
   type JobFilter,
   type JobRecord,
   type JobStore,
@@ -187,6 +188,16 @@ export class ServiceJobs implements Jobs {
 
   async list(filter?: JobFilter): Promise<JobRecord[]> {
     return this.store.list(filter);
+  }
+
+  /** How many jobs of this service's tasks are in each state. */
+  async counts(): Promise<JobCount[]> {
+    return this.store.counts();
+  }
+
+  /** The service whose tasks these are. */
+  get serviceName(): string {
+    return this.service.name;
   }
 
   async cancel(id: string): Promise<JobRecord> {
@@ -373,6 +384,7 @@ export class ServiceJobs implements Jobs {
             ...extras,
           }),
           fields: { jobId: job.id, attempt: job.attempt },
+          job: { task: job.task, queuedMs: job.queuedMs },
         },
         (ctx) => task.handler(job.input, ctx as Context & TaskContextExtras),
       );

@@ -86,6 +86,20 @@ export class OutboxRelay {
     };
   }
 
+  /** How many committed messages wait to be relayed now. */
+  async backlog(): Promise<number> {
+    const schema = sql.identifier(gantrySchema(this.options.service));
+    const { rows } = await this.options.db.execute<{ n: number }>(
+      sql`select count(*)::int as n from ${schema}.outbox where sent_at is null`,
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** The service whose outbox this relays. */
+  get service(): string {
+    return this.options.service;
+  }
+
   /** Starts relaying in the background. */
   start(): void {
     this.loop ??= this.run();

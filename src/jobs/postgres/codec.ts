@@ -31,7 +31,7 @@ export type JobRow = {
 export type ClaimedRow = Pick<
   JobRow,
   'id' | 'task' | 'input' | 'attempts' | 'max_attempts' | 'key' | 'created_at' | 'request_id' | 'traceparent'
->;
+> & { queued_ms: number | string };
 
 /** A `job_schedules` row. */
 export type ScheduleRow = {
@@ -78,6 +78,7 @@ export function claimedJob(row: ClaimedRow): ClaimedJob {
     maxAttempts: row.max_attempts,
     key: row.key,
     createdAt: new Date(row.created_at),
+    queuedMs: Math.max(0, Number(row.queued_ms)),
     requestId: row.request_id,
     traceparent: row.traceparent,
   };

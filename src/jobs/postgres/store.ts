@@ -5,8 +5,10 @@ import type {
   AttemptRef,
   ClaimedJob,
   FailOutcome,
+  JobCount,
   JobFilter,
   JobRecord,
+  JobState,
   JobStore,
   NewJob,
   ScheduleRecord,
@@ -108,7 +110,8 @@ export class PostgresJobStore implements JobStore {
               worker = ${worker}, progress = 0, progress_message = null
           from picked where job.id = picked.id
           returning job.id, job.task, job.input, job.attempts, job.max_attempts, job.key, job.created_at,
-                    job.request_id, job.traceparent`,
+                    job.request_id, job.traceparent,
+                    extract(epoch from (now() - job.run_at)) * 1000 as queued_ms`,
     );
     return rows.map(claimedJob);
   }
@@ -207,6 +210,13 @@ export class PostgresJobStore implements JobStore {
     const { rows } = await this.db.execute<JobRow>(sql`select * from ${this.s}.jobs where id = ${id}`);
     const row = rows[0];
     return row ? jobRecord(row) : undefined;
+  }
+
+  async counts(): Promise<JobCount[]> {
+    const { rows } = await this.db.execute<{ task: string; state: JobState; count: number }>(
+      sql`select task, state, count(*)::int as count from ${this.s}.jobs group by task, state order by task, state`,
+    );
+    return rows.map((row) => ({ task: row.task, state: row.state, count: Number(row.count) }));
   }
 
   async list(filter: JobFilter = {}): Promise<JobRecord[]> {

@@ -7,6 +7,7 @@ import { methodLabel, routeLabel } from '../http-labels.ts';
 import { withTimeout } from '../timeout.ts';
 import { CountedHistogram, type CountedSeries } from './counted-histogram.ts';
 import { CustomMetrics } from './custom.ts';
+import { registerWorkMetrics } from './work-metrics.ts';
 
 /** Options of {@link metricsPlugin}. */
 export interface MetricsOptions {
@@ -67,6 +68,7 @@ export function metricsPlugin(options: MetricsOptions = {}): MetricsPlugin {
       registerHttpMetrics(api, registry, buckets);
       registerEventMetrics(api, registry, buckets);
       registerStreamMetrics(api.info, registry, options.lagTimeoutMs ?? 1000);
+      registerWorkMetrics(api, registry, buckets, options.lagTimeoutMs ?? 1000);
       const custom = new CustomMetrics({
         registry,
         log: api.log,
