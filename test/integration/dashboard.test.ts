@@ -2,6 +2,8 @@
 // needs /usr/bin/chromium (CI installs it); screenshots go to test-artifacts/.
 import { mkdirSync } from 'node:fs';
 import { defineStream, service, t } from 'gantry';
+import { database } from 'gantry/db';
+import { defineTask } from 'gantry/jobs';
 import { observability } from 'gantry/observe';
 import { startTestHost, type TestHost } from 'gantry/testing';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -35,11 +37,16 @@ const parcels = service({ name: 'parcels', version: '1.4.0' })
 
 const labelPrinted = defineStream('dashboard-labels.printed', t.Object({ labelId: t.String() }));
 
+const parcelSorted = defineTask('dashboard-parcels.sort', { input: t.Object({ parcelId: t.String() }) });
+const migrations = new URL('../fixtures/jobs-migrations', import.meta.url);
+
 const tracked: string[] = [];
 // Labels fail while the printer is jammed: with one attempt each, a failure is dead-lettered at once.
 const printer = { jammed: false };
 const printed: string[] = [];
-const tracking = service({ name: 'tracking', version: '2.0.0' })
+const tracking = service({ name: 'tracking', version: '2.0.0', drivers: { db: database({ schema: {}, migrations }) } })
+  .jobs({ pollMs: 25 })
+  .task(parcelSorted, async () => undefined)
   .on(parcelSent, {}, async (parcel) => {
     tracked.push(parcel.parcelId);
   })
@@ -179,5 +186,24 @@ describe('the dashboard in Chromium', () => {
     await expect.poll(deadLetters, { timeout: 30_000, interval: 500 }).toBe('0');
     expect(await card.getByRole('button', { name: 'Replay' }).isDisabled()).toBe(true);
     await page.screenshot({ path: `${ARTIFACTS}dashboard-replayed.png`, fullPage: true });
+  });
+
+  it('shows the jobs of each task by state in the Calls & jobs panel', async () => {
+    const jobs = app.host.runtime('tracking').jobs;
+    if (jobs === undefined) throw new Error('the tracking service has no jobs');
+    const { id } = await jobs.enqueue(parcelSorted, { parcelId: 'p-sorted' });
+    await app.waitFor(async () => (await jobs.get(id))?.state === 'succeeded', 'the sorting job to succeed');
+    await page.getByRole('button', { name: 'Calls & jobs' }).click();
+    const row = page.locator('#job-rows tr', { hasText: 'dashboard-parcels.sort' });
+    await expect
+      .poll(
+        async () => {
+          await page.click('#work-refresh');
+          return row.locator('td').allTextContents();
+        },
+        { timeout: 10_000, interval: 300 },
+      )
+      .toEqual(['tracking', 'dashboard-parcels.sort', '0', '0', '0', '1', '0', '0']);
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-calls-and-jobs.png`, fullPage: true });
   });
 });

@@ -128,6 +128,15 @@ export function dashboardPlugin(options: DashboardOptions = {}): HostPlugin {
               streams: await streamRows(api.info, options.lagTimeoutMs ?? 1000),
               deadLetters: [...deadLetters].reverse(),
             }));
+            scope.get('/api/work', async () => {
+              const timeoutMs = options.lagTimeoutMs ?? 1000;
+              const [jobs, outbox] = await Promise.all([
+                withTimeout(api.info.jobCounts(), timeoutMs),
+                withTimeout(api.info.outboxBacklog(), timeoutMs),
+              ]);
+              // Left out (null) when a database is slower to answer than the lag timeout.
+              return { calls: api.info.callStats(), jobs: jobs ?? null, outbox: outbox ?? null };
+            });
             scope.get('/api/traces', async () => ({
               enabled: options.traces !== undefined,
               traces: options.traces?.recent(50) ?? [],

@@ -1,5 +1,5 @@
 import { defineStream, service, t } from 'gantry';
-import { metricsPlugin } from 'gantry/observe';
+import { dashboardPlugin, metricsPlugin } from 'gantry/observe';
 import { startTestHost, type TestHost } from 'gantry/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directory } from '../../../test/fixtures/calls/services.ts';
@@ -52,7 +52,7 @@ function sample(text: string, name: string, labels: Record<string, string>): num
   return undefined;
 }
 
-describe('metrics of calls, jobs and the outbox', () => {
+describe('metrics and the dashboard view of calls, jobs and the outbox', () => {
   let app: TestHost;
   const scrape = async (): Promise<string> => (await app.request('GET', '/metrics')).text;
 
@@ -61,7 +61,7 @@ describe('metrics of calls, jobs and the outbox', () => {
     process.env.GANTRY_OUTBOX_RELAY_HOLD_MS = '600000';
     app = await startTestHost({
       services: [directory, worker],
-      plugins: [metricsPlugin({ defaultMetrics: false })],
+      plugins: [metricsPlugin({ defaultMetrics: false }), dashboardPlugin({ enabled: true })],
       config: { host: { auth: { serviceSecret: 'a-test-secret-of-at-least-32-characters' } } },
     });
     delete process.env.GANTRY_OUTBOX_RELAY_HOLD_MS;
@@ -101,5 +101,20 @@ describe('metrics of calls, jobs and the outbox', () => {
     expect(sample(await scrape(), 'gantry_outbox_backlog', { service: 'worker' })).toBe(0);
     expect((await app.request('POST', '/notes')).status).toBe(201);
     expect(sample(await scrape(), 'gantry_outbox_backlog', { service: 'worker' })).toBe(3);
+  });
+
+  it('shows the same figures on the dashboard', async () => {
+    const { body } = await app.request('GET', '/_gantry/api/work');
+    expect(body).toMatchObject({
+      calls: [{ target: 'directory', breaker: 'closed', succeeded: 1, failed: 1, fellBack: 0, inFlight: 0 }],
+      outbox: [{ service: 'worker', unsent: 3 }],
+    });
+    const jobs = (body as { jobs: { task: string; state: string; count: number }[] }).jobs;
+    expect(jobs).toEqual(
+      expect.arrayContaining([
+        { service: 'worker', task: 'metrics.quick', state: 'succeeded', count: 2 },
+        { service: 'worker', task: 'metrics.later', state: 'queued', count: 1 },
+      ]),
+    );
   });
 });

@@ -411,6 +411,68 @@ async function deadLetterCard(stream) {
 loaders.streams = () => loadStreams().catch(report);
 $('streams-refresh').addEventListener('click', loaders.streams);
 
+// ── calls and jobs ───────────────────────────────────────────────────────────────────────────────────────────────
+const JOB_STATES = ['queued', 'running', 'retrying', 'succeeded', 'dead', 'cancelled'];
+const note = (text) => el('tr', {}, el('td', { colspan: 8, class: 'muted' }, text));
+const unknown = (what) => note(`${what}: no answer in time`);
+const orNone = (rows, text) => (rows.length > 0 ? rows : [note(text)]);
+
+async function loadWork() {
+  const { calls, jobs, outbox } = await getJson('/api/work');
+  $('call-rows').replaceChildren(
+    ...orNone(
+      calls.map((c) =>
+        el(
+          'tr',
+          {},
+          el('td', {}, c.target),
+          el('td', { class: c.breaker === 'closed' ? '' : 'bad' }, c.breaker),
+          el('td', {}, c.inFlight),
+          el('td', {}, c.succeeded),
+          el('td', { class: c.failed > 0 ? 'bad' : '' }, c.failed),
+          el('td', {}, c.fellBack),
+          el('td', {}, c.retries),
+        ),
+      ),
+      'no calls to other services yet',
+    ),
+  );
+  const tasks = new Map();
+  for (const count of jobs ?? []) {
+    const key = `${count.service}/${count.task}`;
+    if (!tasks.has(key)) tasks.set(key, { service: count.service, task: count.task, states: {} });
+    tasks.get(key).states[count.state] = count.count;
+  }
+  $('job-rows').replaceChildren(
+    ...(jobs === null
+      ? [unknown('jobs')]
+      : orNone(
+          [...tasks.values()].map((t) =>
+            el(
+              'tr',
+              {},
+              el('td', {}, t.service),
+              el('td', {}, t.task),
+              ...JOB_STATES.map((state) =>
+                el('td', { class: state === 'dead' && t.states.dead > 0 ? 'bad' : '' }, t.states[state] ?? 0),
+              ),
+            ),
+          ),
+          'no jobs',
+        )),
+  );
+  $('outbox-rows').replaceChildren(
+    ...(outbox === null
+      ? [unknown('outbox')]
+      : orNone(
+          outbox.map((o) => el('tr', {}, el('td', {}, o.service), el('td', {}, o.unsent))),
+          'no service here has an outbox',
+        )),
+  );
+}
+loaders.work = () => loadWork().catch(report);
+$('work-refresh').addEventListener('click', loaders.work);
+
 // ── try it ───────────────────────────────────────────────────────────────────────────────────────────────────────
 const operations = [];
 let components = {};
