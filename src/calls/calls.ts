@@ -14,7 +14,7 @@ import { validatorFor } from '../schema/validate.ts';
 import type { Context } from '../service/context.ts';
 import { type AnyService, type RpcDef, workStreamName } from '../service/service.ts';
 import { childTraceparent, continueTracking, type Tracking } from '../tracking/trace-context.ts';
-import type { CallContext } from './call-context.ts';
+import { type CallContext, recordCallSpan } from './call-context.ts';
 import { type CallPolicy, type CallsConfig, type ClientConfig, mergePolicy } from './config.ts';
 import { ServiceCredentials } from './credentials.ts';
 import { type HttpSender, type RouteCallDeps, serviceClient, undiciSender } from './http-client.ts';
@@ -348,31 +348,51 @@ export class HostCalls {
     const token = await this.credentials.token(ctx.caller.name, ref.service);
     return this.policy(`${ref.service} (rpc)`, ref.service).execute(
       async (attempt) => {
+        const { traceparent } = childTraceparent(ctx.tracking);
+        const startMs = Date.now();
+        let failure: unknown;
         const wire: RpcRequestWire = {
           rpc: ref.name,
           input,
           meta: {
             requestId: ctx.tracking.requestId,
-            traceparent: childTraceparent(ctx.tracking).traceparent,
+            traceparent,
             ...(ctx.tracking.tracestate ? { tracestate: ctx.tracking.tracestate } : {}),
             caller: ctx.caller.name,
             deadlineMs: attempt.timeoutMs,
             ...(token ? { token } : {}),
           },
         };
-        const reply = JSON.parse(
-          await transport.request(subject, JSON.stringify(wire), attempt.timeoutMs),
-        ) as RpcReplyWire;
-        if (!reply.ok) throw replyError(reply.error);
-        if (ref.schemas) {
-          check(
-            'GANTRY_ERR_CALL_INVALID_RESPONSE',
-            `the output of ${ref.service}.${ref.name}`,
-            ref.schemas.output,
-            reply.output,
-          );
+        try {
+          const reply = JSON.parse(
+            await transport.request(subject, JSON.stringify(wire), attempt.timeoutMs),
+          ) as RpcReplyWire;
+          if (!reply.ok) throw replyError(reply.error);
+          if (ref.schemas) {
+            check(
+              'GANTRY_ERR_CALL_INVALID_RESPONSE',
+              `the output of ${ref.service}.${ref.name}`,
+              ref.schemas.output,
+              reply.output,
+            );
+          }
+          return reply.output;
+        } catch (error) {
+          failure = error;
+          throw error;
+        } finally {
+          recordCallSpan(ctx, traceparent, startMs, {
+            name: `rpc ${ref.service}.${ref.name}`,
+            attributes: {
+              'rpc.system': 'gantry',
+              'rpc.service': ref.service,
+              'rpc.method': ref.name,
+              'gantry.call.target': ref.service,
+              ...(attempt.attempt > 1 ? { 'gantry.call.attempt': attempt.attempt } : {}),
+            },
+            failure,
+          });
         }
-        return reply.output;
       },
       {
         policy: this.settings(ref.service, `rpc ${ref.name}`, options.timeout),

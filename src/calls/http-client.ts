@@ -4,7 +4,7 @@ import { GantryError, type WireError } from '../errors/gantry-error.ts';
 import { type FieldProblem, validatorFor } from '../schema/validate.ts';
 import type { HttpMethod, HttpSchemas } from '../service/http-event.ts';
 import type { AnyService, HttpEventDef } from '../service/service.ts';
-import type { CallContext } from './call-context.ts';
+import { type CallContext, recordCallSpan } from './call-context.ts';
 import type { CallPolicy } from './config.ts';
 import type { TargetPolicy } from './policy.ts';
 import type { Endpoint, InstancePicker } from './resolver.ts';
@@ -110,9 +110,14 @@ export async function callRoute(
     .execute(
       async (attempt) => {
         const endpoint: Endpoint = await deps.picker.pick();
+        const startMs = Date.now();
+        let status: number | undefined;
+        let failure: unknown;
+        let sent: Record<string, string> | undefined;
         try {
+          sent = await deps.headersFor(ctx, deps.target);
           const headers: Record<string, string> = {
-            ...(await deps.headersFor(ctx, deps.target)),
+            ...sent,
             ...(ctx.deadline === undefined ? {} : { 'x-gantry-deadline': String(Math.max(1, attempt.timeoutMs)) }),
             ...input.headers,
           };
@@ -127,9 +132,26 @@ export async function callRoute(
             },
             attempt,
           );
+          status = response.status;
           return toAnswer(deps.target, operation, response, responses);
+        } catch (error) {
+          failure = error;
+          throw error;
         } finally {
           endpoint.release();
+          // The client span of this attempt: its id is the parent the target's server span names.
+          recordCallSpan(ctx, sent?.traceparent, startMs, {
+            name: `${route.method} ${deps.target} ${route.path}`,
+            attributes: {
+              'http.request.method': route.method,
+              'url.template': route.path,
+              'server.address': endpoint.url,
+              'gantry.call.target': deps.target,
+              ...(status === undefined ? {} : { 'http.response.status_code': status }),
+              ...(attempt.attempt > 1 ? { 'http.request.resend_count': attempt.attempt - 1 } : {}),
+            },
+            failure: failure ?? (status !== undefined && status >= 500 ? new Error(`HTTP ${status}`) : undefined),
+          });
         }
       },
       {

@@ -1,10 +1,13 @@
 // One trace through the example system in one host: customers (HTTP, outbox) → customers.changed → replicator.
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { service, t } from 'gantry';
+import { rpcTarget } from 'gantry/calls';
 import { startTestHost, type TestHost } from 'gantry/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customers } from '../../../examples/customers/service.ts';
 import { replicator } from '../../../examples/replicator/service.ts';
+import { directory } from '../../../test/fixtures/calls/services.ts';
 import { tracingPlugin } from './plugin.ts';
 
 const parentOf = (span: ReadableSpan): string | undefined => span.parentSpanContext?.spanId;
@@ -66,5 +69,58 @@ describe('one trace from a customers request to the replica write', () => {
     const ms = (time: [number, number]): number => time[0] * 1000 + time[1] / 1e6;
     expect(ms(publish.startTime)).toBeGreaterThanOrEqual(ms(event.startTime));
     for (const span of [event, publish, consume, write]) expect(span.spanContext().traceId).toBe(traceId);
+  });
+});
+
+describe('calls to other services in the trace', () => {
+  const exporter = new InMemorySpanExporter();
+  const caller = service({ name: 'caller', version: '1.0.0' })
+    .get('/lookup', { auth: 'public', response: t.Object({ status: t.Integer() }) }, async (_input, ctx) => {
+      const found = await ctx.client(directory).get('/customers/:id', { params: { id: 'ada' } });
+      return { status: found.status };
+    })
+    .get('/sum', { auth: 'public', response: t.Object({ sum: t.Number() }) }, async (_input, ctx) =>
+      ctx.request(rpcTarget(directory, 'add'), { a: 2, b: 3 }),
+    );
+  let app: TestHost;
+  beforeAll(async () => {
+    app = await startTestHost({
+      services: [directory, caller],
+      plugins: [tracingPlugin({ exporter, batch: false })],
+      config: { host: { auth: { serviceSecret: 'a-test-secret-of-at-least-32-characters' } } },
+    });
+  });
+  afterAll(async () => app?.stop());
+
+  it('puts a client span per call between the calling event and the called one', async () => {
+    for (const path of ['/lookup', '/sum']) {
+      const res = await app.request('GET', path);
+      expect(res.status, path).toBe(200);
+    }
+    const spans = (): ReadableSpan[] => exporter.getFinishedSpans();
+    await app.waitFor(() => spans().filter((span) => span.kind === SpanKind.CLIENT).length === 2, 'two client spans');
+    const byName = (name: string): ReadableSpan => {
+      const found = spans().find((span) => span.name === name);
+      if (!found) throw new Error(`no span '${name}' among ${spans().map((span) => span.name)}`);
+      return found;
+    };
+    const lookup = byName('GET /lookup');
+    const call = byName('GET directory /customers/:id');
+    const served = byName('GET /customers/:id');
+    expect(call.kind).toBe(SpanKind.CLIENT);
+    expect(parentOf(call)).toBe(idOf(lookup));
+    expect(parentOf(served)).toBe(idOf(call));
+    expect(call.attributes).toMatchObject({
+      'http.request.method': 'GET',
+      'url.template': '/customers/:id',
+      'http.response.status_code': 200,
+      'gantry.call.target': 'directory',
+    });
+    const sum = byName('GET /sum');
+    const rpc = byName('rpc directory.add');
+    const answered = spans().find((span) => span.attributes['gantry.event'] === 'rpc add');
+    expect(parentOf(rpc)).toBe(idOf(sum));
+    expect(answered && parentOf(answered)).toBe(idOf(rpc));
+    for (const span of [call, served]) expect(span.spanContext().traceId).toBe(lookup.spanContext().traceId);
   });
 });

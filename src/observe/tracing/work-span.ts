@@ -4,7 +4,7 @@ import { childTraceparent } from '../../tracking/trace-context.ts';
 import { emitSpan, type SpanSink } from './span.ts';
 
 /** A piece of work done inside an event, timed by {@link traceWork}, waiting for its event to end. */
-interface WorkSpan {
+export interface WorkSpan {
   name: string;
   kind: SpanKind;
   spanId: string;
@@ -48,7 +48,7 @@ export async function traceWork<T>(
 ): Promise<T> {
   const startMs = Date.now();
   const record = (failed: boolean, error?: unknown): void => {
-    const span: WorkSpan = {
+    recordWorkSpan(tracking, {
       name,
       kind: options.kind ?? SpanKind.CLIENT,
       spanId: childTraceparent(tracking).spanId,
@@ -57,10 +57,7 @@ export async function traceWork<T>(
       attributes: options.attributes ?? {},
       failed,
       error,
-    };
-    const list = pending.get(tracking);
-    if (list === undefined) pending.set(tracking, [span]);
-    else list.push(span);
+    });
   };
   try {
     const value = await work();
@@ -70,6 +67,17 @@ export async function traceWork<T>(
     record(true, error);
     throw error;
   }
+}
+
+/**
+ * Records a finished piece of work under the running event's span, to be emitted when the event ends: what
+ * {@link traceWork} does once its work settles, for callers that drew the span's id themselves (an outgoing call
+ * names its span in the `traceparent` it sends, before the answer comes).
+ */
+export function recordWorkSpan(tracking: Tracking, span: WorkSpan): void {
+  const list = pending.get(tracking);
+  if (list === undefined) pending.set(tracking, [span]);
+  else list.push(span);
 }
 
 /**
