@@ -1,7 +1,7 @@
 import { type Attributes, SpanKind } from '@opentelemetry/api';
-import { recordWorkSpan } from '../observe/tracing/work-span.ts';
 import type { ServiceInfo } from '../service/context.ts';
 import type { Tracking } from '../tracking/trace-context.ts';
+import { recordWorkSpan } from '../tracking/work-spans.ts';
 
 /** What an outbound call knows of the event that makes it: who calls, its tracking ids, its deadline, its signal. */
 export interface CallContext {

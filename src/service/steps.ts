@@ -1,3 +1,6 @@
+import { SpanKind } from '@opentelemetry/api';
+import type { Tracking } from '../tracking/trace-context.ts';
+import { recordTimedWork } from '../tracking/work-spans.ts';
 import type { Context } from './context.ts';
 
 const FAN_OUT = Symbol('gantry.fanOut');
@@ -102,7 +105,7 @@ async function runFrom<C>(list: Step<unknown, unknown, C>[], start: number, inpu
   let value = input;
   for (let index = start; index < list.length; index++) {
     const step = list[index] as Step<unknown, unknown, C>;
-    const result = await step(value, ctx);
+    const result = await timedStep(step, index, value, ctx);
     if (isDone(result)) return { value: result[DONE], early: true };
     if (isFanOut(result)) {
       const items = result[FAN_OUT];
@@ -123,6 +126,31 @@ async function runFrom<C>(list: Step<unknown, unknown, C>[], start: number, inpu
     value = result;
   }
   return { value, early: false };
+}
+
+/**
+ * Runs one step, timed as a span under the event's span (`step <name>`): the tracing plugin emits it when the event
+ * ends, and without one it is a clock reading and a push onto a list that goes with the event.
+ */
+async function timedStep<C>(step: Step<unknown, unknown, C>, index: number, value: unknown, ctx: C): Promise<unknown> {
+  const tracking = (ctx as { tracking?: Tracking } | undefined)?.tracking;
+  if (tracking === undefined) return step(value, ctx);
+  const name = `step ${step.name || `step${index + 1}`}`;
+  const startMs = Date.now();
+  try {
+    const result = await step(value, ctx);
+    recordTimedWork(tracking, { name, kind: SpanKind.INTERNAL, startMs, attributes: { 'gantry.step': index + 1 } });
+    return result;
+  } catch (error) {
+    recordTimedWork(tracking, {
+      name,
+      kind: SpanKind.INTERNAL,
+      startMs,
+      attributes: { 'gantry.step': index + 1 },
+      error: error ?? new Error('failed'),
+    });
+    throw error;
+  }
 }
 
 /** The lists made by fan-outs, told apart from arrays that steps return as plain values. */

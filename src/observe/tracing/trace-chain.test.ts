@@ -1,7 +1,7 @@
 // One trace through the example system in one host: customers (HTTP, outbox) → customers.changed → replicator.
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { service, t } from 'gantry';
+import { service, steps, t } from 'gantry';
 import { rpcTarget } from 'gantry/calls';
 import { startTestHost, type TestHost } from 'gantry/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -122,5 +122,40 @@ describe('calls to other services in the trace', () => {
     expect(parentOf(rpc)).toBe(idOf(sum));
     expect(answered && parentOf(answered)).toBe(idOf(rpc));
     for (const span of [call, served]) expect(span.spanContext().traceId).toBe(lookup.spanContext().traceId);
+  });
+});
+
+describe('the steps of an event in the trace', () => {
+  const exporter = new InMemorySpanExporter();
+  const checkName = async ({ body }: { body: { name: string } }) => {
+    if (body.name === 'nobody') throw new Error('no such person');
+    return body;
+  };
+  const greet = async (input: { name: string }) => ({ greeting: `hello ${input.name}` });
+  const greeter = service({ name: 'greeter', version: '1.0.0' }).post(
+    '/greet',
+    { body: t.Object({ name: t.String() }), response: t.Object({ greeting: t.String() }) },
+    steps(checkName, greet),
+  );
+  let app: TestHost;
+  beforeAll(async () => {
+    app = await startTestHost({ services: [greeter], plugins: [tracingPlugin({ exporter, batch: false })] });
+  });
+  afterAll(async () => app?.stop());
+
+  it('gives each step a span under the event, and marks the step that failed', async () => {
+    expect((await app.request('POST', '/greet', { name: 'Ada' })).status).toBe(200);
+    expect((await app.request('POST', '/greet', { name: 'nobody' })).status).toBe(500);
+    const spans = exporter.getFinishedSpans();
+    const servers = spans.filter((span) => span.name === 'POST /greet');
+    expect(servers).toHaveLength(2);
+    const [ok, failed] = servers as [ReadableSpan, ReadableSpan];
+    const under = (parent: ReadableSpan): string[] =>
+      spans.filter((span) => parentOf(span) === idOf(parent)).map((span) => span.name);
+    expect(under(ok)).toEqual(['step checkName', 'step greet']);
+    expect(under(failed)).toEqual(['step checkName']);
+    const failedStep = spans.find((span) => parentOf(span) === idOf(failed)) as ReadableSpan;
+    expect(failedStep.status).toMatchObject({ code: SpanStatusCode.ERROR, message: 'no such person' });
+    expect(failedStep.kind).toBe(SpanKind.INTERNAL);
   });
 });

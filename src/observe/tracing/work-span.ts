@@ -1,19 +1,7 @@
 import { type Attributes, SpanKind } from '@opentelemetry/api';
 import type { Tracking } from '../../tracking/trace-context.ts';
-import { childTraceparent } from '../../tracking/trace-context.ts';
+import { recordTimedWork, takeWorkSpans } from '../../tracking/work-spans.ts';
 import { emitSpan, type SpanSink } from './span.ts';
-
-/** A piece of work done inside an event, timed by {@link traceWork}, waiting for its event to end. */
-export interface WorkSpan {
-  name: string;
-  kind: SpanKind;
-  spanId: string;
-  startMs: number;
-  endMs: number;
-  attributes: Attributes;
-  error?: unknown;
-  failed: boolean;
-}
 
 /** Options of {@link traceWork}. */
 export interface TraceWorkOptions {
@@ -22,10 +10,6 @@ export interface TraceWorkOptions {
   /** OpenTelemetry span kind; default `CLIENT` (a call to a database or another server). */
   kind?: SpanKind;
 }
-
-// Keyed by the event's own tracking object, which only its host and handler hold: nothing is shared between hosts,
-// and an entry goes with its event when no tracing plugin collects it.
-const pending = new WeakMap<Tracking, WorkSpan[]>();
 
 /**
  * Times `work` as a span under the running event's span (its `ctx.tracking`), such as a database write. The span is
@@ -47,37 +31,16 @@ export async function traceWork<T>(
   options: TraceWorkOptions = {},
 ): Promise<T> {
   const startMs = Date.now();
-  const record = (failed: boolean, error?: unknown): void => {
-    recordWorkSpan(tracking, {
-      name,
-      kind: options.kind ?? SpanKind.CLIENT,
-      spanId: childTraceparent(tracking).spanId,
-      startMs,
-      endMs: Date.now(),
-      attributes: options.attributes ?? {},
-      failed,
-      error,
-    });
-  };
+  const kind = options.kind ?? SpanKind.CLIENT;
+  const attributes = options.attributes ?? {};
   try {
     const value = await work();
-    record(false);
+    recordTimedWork(tracking, { name, kind, startMs, attributes });
     return value;
   } catch (error) {
-    record(true, error);
+    recordTimedWork(tracking, { name, kind, startMs, attributes, error: error ?? new Error('failed') });
     throw error;
   }
-}
-
-/**
- * Records a finished piece of work under the running event's span, to be emitted when the event ends: what
- * {@link traceWork} does once its work settles, for callers that drew the span's id themselves (an outgoing call
- * names its span in the `traceparent` it sends, before the answer comes).
- */
-export function recordWorkSpan(tracking: Tracking, span: WorkSpan): void {
-  const list = pending.get(tracking);
-  if (list === undefined) pending.set(tracking, [span]);
-  else list.push(span);
 }
 
 /**
@@ -85,9 +48,8 @@ export function recordWorkSpan(tracking: Tracking, span: WorkSpan): void {
  * plugin when the event ends.
  */
 export function emitWorkSpans(sink: SpanSink, tracking: Tracking, traceFlags: number): void {
-  const spans = pending.get(tracking);
+  const spans = takeWorkSpans(tracking);
   if (spans === undefined) return;
-  pending.delete(tracking);
   for (const span of spans) {
     emitSpan(sink, {
       name: span.name,

@@ -1,0 +1,52 @@
+import type { Attributes, SpanKind } from '@opentelemetry/api';
+import { childTraceparent, type Tracking } from './trace-context.ts';
+
+/** A piece of work done inside an event (a step, a call, a query), timed and waiting for its event to end. */
+export interface WorkSpan {
+  name: string;
+  kind: SpanKind;
+  spanId: string;
+  startMs: number;
+  endMs: number;
+  attributes: Attributes;
+  error?: unknown;
+  failed: boolean;
+}
+
+// Keyed by the event's own tracking object, which only its host and handler hold: nothing is shared between hosts,
+// and an entry goes with its event when no tracing plugin collects it.
+const pending = new WeakMap<Tracking, WorkSpan[]>();
+
+/**
+ * Records a finished piece of work under the running event's span; the tracing plugin, when the host has one, emits
+ * it as a child span once the event ends. Without one this is a push onto a list that goes with the event.
+ */
+export function recordWorkSpan(tracking: Tracking, span: WorkSpan): void {
+  const list = pending.get(tracking);
+  if (list === undefined) pending.set(tracking, [span]);
+  else list.push(span);
+}
+
+/** Times a piece of work that ended now, under a new span id of its own. */
+export function recordTimedWork(
+  tracking: Tracking,
+  fields: { name: string; kind: SpanKind; startMs: number; attributes: Attributes; error?: unknown },
+): void {
+  recordWorkSpan(tracking, {
+    name: fields.name,
+    kind: fields.kind,
+    spanId: childTraceparent(tracking).spanId,
+    startMs: fields.startMs,
+    endMs: Date.now(),
+    attributes: fields.attributes,
+    failed: fields.error !== undefined,
+    error: fields.error,
+  });
+}
+
+/** Takes the work recorded during an event (the tracing plugin, when the event ends); undefined when there is none. */
+export function takeWorkSpans(tracking: Tracking): WorkSpan[] | undefined {
+  const spans = pending.get(tracking);
+  if (spans !== undefined) pending.delete(tracking);
+  return spans;
+}
