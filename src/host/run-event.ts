@@ -2,6 +2,7 @@ import { GantryError, toGantryError } from '../errors/gantry-error.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Context, ServiceInfo } from '../service/context.ts';
 import type { Tracking } from '../tracking/trace-context.ts';
+import { runAsEvent } from '../tracking/work-spans.ts';
 import { type RunDeadlines, TimedRun } from './deadlines.ts';
 import type { EventRun, HookRegistry } from './hooks.ts';
 
@@ -121,7 +122,8 @@ class ActiveRun<T> extends TimedRun {
     options.inFlight.add(this, options.timeoutMs, this.startedAt);
     let work: Promise<T>;
     try {
-      work = handler(options.context(this.log, this.controller.signal));
+      const ctx = options.context(this.log, this.controller.signal);
+      work = runAsEvent(options.tracking, () => handler(ctx));
     } catch (error) {
       work = Promise.reject(error);
     }

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Attributes, SpanKind } from '@opentelemetry/api';
 import { childTraceparent, type Tracking } from './trace-context.ts';
 
@@ -49,4 +50,20 @@ export function takeWorkSpans(tracking: Tracking): WorkSpan[] | undefined {
   const spans = pending.get(tracking);
   if (spans !== undefined) pending.delete(tracking);
   return spans;
+}
+
+/**
+ * The tracking of the event whose handler is running, for work that is not handed the context: a database driver's
+ * queries. Set by the event runner around each handler; each event's own value, so hosts share nothing through it.
+ */
+const runningEvent = new AsyncLocalStorage<Tracking>();
+
+/** Runs `handler` with `tracking` as the running event's (see {@link currentEventTracking}). */
+export function runAsEvent<T>(tracking: Tracking, handler: () => T): T {
+  return runningEvent.run(tracking, handler);
+}
+
+/** The tracking of the event whose handler (or the work it started) is running now, if any. */
+export function currentEventTracking(): Tracking | undefined {
+  return runningEvent.getStore();
 }

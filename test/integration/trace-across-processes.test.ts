@@ -194,5 +194,11 @@ describe('one trace across the customers and replicator processes', () => {
     expect(consume.parentSpanId).toBe(publish.spanId);
     expect(write.parentSpanId).toBe(consume.spanId);
     expect(write.kind).toBe(SPAN_KIND.client);
+    // The POST's own statements on PostgreSQL (node-postgres): its transaction, with the customer row and two outbox rows.
+    const queries = spans.filter(
+      (s) => s.service === 'customers' && s.parentSpanId === event.spanId && s.name.startsWith('db '),
+    );
+    expect(queries.map((s) => s.name)).toEqual(['db begin', 'db insert', 'db insert', 'db insert', 'db commit']);
+    expect(queries.every((s) => s.kind === SPAN_KIND.client)).toBe(true);
   });
 });

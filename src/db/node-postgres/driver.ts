@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Logger } from '../../log/logger.ts';
 import type { DatabaseConnection } from '../connection.ts';
 import { loadClient } from '../load-client.ts';
+import { timeQueries } from '../query-spans.ts';
 
 /** Options of {@link openNodePostgres}. */
 export interface NodePostgresOpenOptions<TSchema extends Record<string, unknown>> {
@@ -37,6 +38,10 @@ export async function openNodePostgres<TSchema extends Record<string, unknown>>(
     Reflect.deleteProperty(error, 'client');
     options.log.warn({ err: error }, 'idle PostgreSQL connection failed');
   });
+  // Queries run by event handlers become spans of their events: the pool's own, and those of the connections it hands
+  // out (transactions), each connection's once.
+  timeQueries(pool, 'query');
+  pool.on('connect', (client) => timeQueries(client, 'query'));
   const db = drizzle({ client: pool, schema: options.schema });
   let closing: Promise<void> | undefined;
   return {

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { sql } from 'drizzle-orm';
 import type { DatabaseConnection } from '../connection.ts';
 import { loadClient } from '../load-client.ts';
+import { timeQueries } from '../query-spans.ts';
 
 /** Options of {@link openPglite}. */
 export interface PgliteOpenOptions<TSchema extends Record<string, unknown>> {
@@ -28,6 +29,16 @@ export async function openPglite<TSchema extends Record<string, unknown>>(
   const { drizzle } = await loadClient(() => import('drizzle-orm/pglite'), 'drizzle-orm');
   if (options.dataDir !== null) await mkdir(options.dataDir, { recursive: true });
   const client = options.dataDir === null ? await PGlite.create() : await PGlite.create(options.dataDir);
+  // Queries run by event handlers become spans of their events, inside transactions too.
+  timeQueries(client, 'query');
+  timeQueries(client, 'exec');
+  const transaction = client.transaction.bind(client);
+  client.transaction = (work) =>
+    transaction((tx) => {
+      timeQueries(tx, 'query');
+      timeQueries(tx, 'exec');
+      return work(tx);
+    });
   const db = drizzle({ client, schema: options.schema });
   let closing: Promise<void> | undefined;
   return {

@@ -69,6 +69,15 @@ describe('one trace from a customers request to the replica write', () => {
     const ms = (time: [number, number]): number => time[0] * 1000 + time[1] / 1e6;
     expect(ms(publish.startTime)).toBeGreaterThanOrEqual(ms(event.startTime));
     for (const span of [event, publish, consume, write]) expect(span.spanContext().traceId).toBe(traceId);
+    // The event's own queries (PGlite here), inside its transaction too, are spans under it.
+    const queries = spansOf(traceId).filter((span) => parentOf(span) === idOf(event) && span.name.startsWith('db '));
+    expect(queries.map((query) => query.name)).toEqual(['db insert', 'db insert', 'db insert']);
+    expect(String(queries[0]?.attributes['db.query.text'])).toMatch(/^insert into "customers"/);
+    expect(queries[0]?.attributes).toMatchObject({ 'db.system.name': 'postgresql', 'db.operation.name': 'insert' });
+    expect(queries.every((query) => query.kind === SpanKind.CLIENT)).toBe(true);
+    // The relay's queries run outside any event: they are no one's spans.
+    const texts = exporter.getFinishedSpans().map((span) => String(span.attributes['db.query.text'] ?? ''));
+    expect(texts.some((text) => text.includes('skip locked'))).toBe(false);
   });
 });
 
