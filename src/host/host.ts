@@ -901,6 +901,7 @@ export class Host {
       streamStats: (stream, group) => this.messageBus.stats(stream, group),
       uptimeSeconds: () => this.uptimeSeconds(),
       callStats: () => this.callStats(),
+      liveInstances: () => this.liveInstances(),
       jobCounts: async () => {
         const counts = await Promise.all(
           this.jobRuntimes.map(async (jobs) =>

@@ -1,6 +1,7 @@
 import type { StreamStats } from '../bus/bus.ts';
 import type { StreamCounters } from '../bus/counters.ts';
 import type { TargetStats } from '../calls/policy.ts';
+import type { InstanceRecord } from '../calls/registry.ts';
 import type { GantryEnv } from '../config/env.ts';
 import type { JobCount } from '../jobs/job-store.ts';
 import type { ServiceInfo } from '../service/context.ts';
@@ -21,6 +22,8 @@ export interface HostInfo {
   callStats(): TargetStats[];
   /** How many jobs of each task of each hosted service are in each state, asked of the job stores now. */
   jobCounts(): Promise<({ service: string } & JobCount)[]>;
+  /** The live instances the discovery registry knows, of every process; empty without a registry. */
+  liveInstances(): Promise<InstanceRecord[]>;
   /** How many committed messages wait in each emitting service's outbox, asked of its database now. */
   outboxBacklog(): Promise<{ service: string; unsent: number }[]>;
 }

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, type TestBrowser } from '../support/browser.ts';
 
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
+const REGISTRY = `redis://127.0.0.1:6379?prefix=test-dashboard-${Date.now()}:`;
 
 const parcelSent = defineStream('dashboard-parcels.sent', t.Object({ parcelId: t.String(), weight: t.Number() }));
 
@@ -66,7 +67,8 @@ describe('the dashboard in Chromium', () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     app = await startTestHost({
       services: [parcels, tracking],
-      config: { host: { address: '127.0.0.1' } },
+      // With a discovery registry, the overview also lists the live instances it knows (this process's own here).
+      config: { host: { address: '127.0.0.1', calls: { registry: REGISTRY } } },
       plugins: observability({ errors: false, dashboard: { enabled: true } }),
     });
     address = await app.host.listen();
@@ -101,6 +103,12 @@ describe('the dashboard in Chromium', () => {
       'parcels → dashboard-parcels.sent → tracking (tracking)',
     ]);
     expect(await page.locator('#env').textContent()).toBe('test');
+    await expect
+      .poll(async () => {
+        await page.getByRole('button', { name: 'Overview' }).click();
+        return page.locator('#instance-rows tr td:first-child').allTextContents();
+      })
+      .toEqual(expect.arrayContaining(['parcels', 'tracking']));
     await page.screenshot({ path: `${ARTIFACTS}dashboard-overview.png`, fullPage: true });
     expect(failedRequests).toEqual([]);
     expect(errors).toEqual([]);
@@ -205,5 +213,34 @@ describe('the dashboard in Chromium', () => {
       )
       .toEqual(['tracking', 'dashboard-parcels.sort', '0', '0', '0', '1', '0', '0']);
     await page.screenshot({ path: `${ARTIFACTS}dashboard-calls-and-jobs.png`, fullPage: true });
+  });
+
+  it('lists the instances of other hosts that the registry knows, and what each runs', async () => {
+    const depot = service({ name: 'depot', version: '0.9.0' }).get(
+      '/depot/health',
+      { response: t.Object({ ok: t.Boolean() }) },
+      async () => ({ ok: true }),
+    );
+    const other = await startTestHost({
+      services: [depot],
+      config: { host: { address: '127.0.0.1', calls: { registry: REGISTRY } } },
+    });
+    try {
+      await other.host.listen();
+      await page.getByRole('button', { name: 'Overview' }).click();
+      const row = page.locator('#instance-rows tr[data-service="depot"]');
+      await expect
+        .poll(
+          async () => {
+            await page.getByRole('button', { name: 'Overview' }).click();
+            return (await row.count()) > 0 ? row.locator('td').allTextContents() : [];
+          },
+          { timeout: 15_000, interval: 500 },
+        )
+        .toEqual(['depot', '0.9.0', expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), 'GET /depot/health']);
+      await page.screenshot({ path: `${ARTIFACTS}dashboard-instances.png`, fullPage: true });
+    } finally {
+      await other.stop();
+    }
   });
 });

@@ -110,6 +110,10 @@ export function dashboardPlugin(options: DashboardOptions = {}): HostPlugin {
               env: api.info.env,
               uptimeSeconds: api.info.uptimeSeconds(),
               ...buildTopology(api.info.services),
+              // The targets this host calls, and every live instance the registry knows (other processes included;
+              // left out when the registry is slower to answer than the lag timeout).
+              calls: api.info.callStats().map(({ target, breaker }) => ({ target, breaker })),
+              instances: (await withTimeout(api.info.liveInstances(), options.lagTimeoutMs ?? 1000)) ?? [],
             }));
             scope.get('/api/log', async () => ({ entries: log.recent() }));
             scope.get('/api/events', (request, reply) => {

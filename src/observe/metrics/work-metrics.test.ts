@@ -103,7 +103,9 @@ describe('metrics and the dashboard view of calls, jobs and the outbox', () => {
     expect(sample(await scrape(), 'gantry_outbox_backlog', { service: 'worker' })).toBe(3);
   });
 
-  it('shows the same figures on the dashboard', async () => {
+  it('shows the same figures on the dashboard, and the called target in its topology', async () => {
+    const topology = await app.request('GET', '/_gantry/api/topology');
+    expect(topology.body).toMatchObject({ calls: [{ target: 'directory', breaker: 'closed' }], instances: [] });
     const { body } = await app.request('GET', '/_gantry/api/work');
     expect(body).toMatchObject({
       calls: [{ target: 'directory', breaker: 'closed', succeeded: 1, failed: 1, fellBack: 0, inFlight: 0 }],

@@ -95,6 +95,67 @@ async function loadTopology() {
   );
   if (topology.streams.length > 0)
     root.append(el('div', { style: 'grid-column: 1 / -1' }, el('h2', {}, 'Streams'), flows));
+  const hosted = topology.services.map((service) => service.name).join(', ');
+  if (topology.calls.length > 0) {
+    root.append(
+      el(
+        'div',
+        { style: 'grid-column: 1 / -1' },
+        el('h2', {}, 'Calls'),
+        el(
+          'div',
+          { class: 'flows' },
+          topology.calls.map((call) =>
+            el(
+              'div',
+              { class: 'flow call', 'data-target': call.target },
+              `${hosted} → ${call.target}`,
+              el('span', { class: call.breaker === 'closed' ? 'muted' : 'bad' }, ` (breaker ${call.breaker})`),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+  if (topology.instances.length > 0) {
+    root.append(
+      el(
+        'div',
+        { style: 'grid-column: 1 / -1' },
+        el('h2', {}, 'Live instances (registry)'),
+        el(
+          'table',
+          { class: 'grid' },
+          el(
+            'thead',
+            {},
+            el(
+              'tr',
+              {},
+              el('th', {}, 'service'),
+              el('th', {}, 'version'),
+              el('th', {}, 'address'),
+              el('th', {}, 'events'),
+            ),
+          ),
+          el(
+            'tbody',
+            { id: 'instance-rows' },
+            topology.instances.map((instance) =>
+              el(
+                'tr',
+                { 'data-service': instance.service },
+                el('td', {}, instance.service),
+                el('td', {}, instance.version),
+                el('td', {}, instance.address),
+                el('td', {}, instance.events.join(', ')),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
 }
 
 /** Draws one or two series as polylines scaled to the chart's height. */
