@@ -144,6 +144,12 @@ class ActiveRun<T> extends TimedRun {
   }
 
   private succeed(value: T): void {
+    // A value that comes once the run's time is up is too late, even when the timer has not fired yet (a timer may
+    // run late on a busy process): the caller was promised no answer past its deadline.
+    if (!this.settled && this.expiresAt > 0 && performance.now() >= this.expiresAt) {
+      this.timedOut();
+      return;
+    }
     const durationMs = this.settle();
     if (durationMs === undefined) return;
     try {
