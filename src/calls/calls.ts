@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { SpanKind } from '@opentelemetry/api';
 import type { TSchema } from 'typebox';
 import type { Dispatcher } from 'undici';
 import { SERVICE_TOKEN_HEADER, ServiceTokenVerifier } from '../auth/service-token.ts';
@@ -14,7 +15,8 @@ import { validatorFor } from '../schema/validate.ts';
 import type { Context } from '../service/context.ts';
 import { type AnyService, type RpcDef, workStreamName } from '../service/service.ts';
 import { childTraceparent, continueTracking, type Tracking } from '../tracking/trace-context.ts';
-import { type CallContext, recordCallSpan } from './call-context.ts';
+import { recordTimedWork } from '../tracking/work-spans.ts';
+import type { CallContext } from './call-context.ts';
 import { type CallPolicy, type CallsConfig, type ClientConfig, mergePolicy } from './config.ts';
 import { ServiceCredentials } from './credentials.ts';
 import { type HttpSender, type RouteCallDeps, serviceClient, undiciSender } from './http-client.ts';
@@ -348,7 +350,8 @@ export class HostCalls {
     const token = await this.credentials.token(ctx.caller.name, ref.service);
     return this.policy(`${ref.service} (rpc)`, ref.service).execute(
       async (attempt) => {
-        const { traceparent } = childTraceparent(ctx.tracking);
+        // The client span of this attempt: the id its traceparent names is the parent of the answering run's span.
+        const { spanId, traceparent } = childTraceparent(ctx.tracking);
         const startMs = Date.now();
         let failure: unknown;
         const wire: RpcRequestWire = {
@@ -381,8 +384,11 @@ export class HostCalls {
           failure = error;
           throw error;
         } finally {
-          recordCallSpan(ctx, traceparent, startMs, {
+          recordTimedWork(ctx.tracking, {
             name: `rpc ${ref.service}.${ref.name}`,
+            kind: SpanKind.CLIENT,
+            spanId,
+            startMs,
             attributes: {
               'rpc.system': 'gantry',
               'rpc.service': ref.service,
@@ -390,7 +396,7 @@ export class HostCalls {
               'gantry.call.target': ref.service,
               ...(attempt.attempt > 1 ? { 'gantry.call.attempt': attempt.attempt } : {}),
             },
-            failure,
+            ...(failure === undefined ? {} : { error: failure }),
           });
         }
       },

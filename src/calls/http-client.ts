@@ -1,10 +1,12 @@
+import { SpanKind } from '@opentelemetry/api';
 import type { TSchema } from 'typebox';
 import type { Dispatcher } from 'undici';
 import { GantryError, type WireError } from '../errors/gantry-error.ts';
 import { type FieldProblem, validatorFor } from '../schema/validate.ts';
 import type { HttpMethod, HttpSchemas } from '../service/http-event.ts';
 import type { AnyService, HttpEventDef } from '../service/service.ts';
-import { type CallContext, recordCallSpan } from './call-context.ts';
+import { recordTimedWork } from '../tracking/work-spans.ts';
+import type { CallContext } from './call-context.ts';
 import type { CallPolicy } from './config.ts';
 import type { TargetPolicy } from './policy.ts';
 import type { Endpoint, InstancePicker } from './resolver.ts';
@@ -139,9 +141,14 @@ export async function callRoute(
           throw error;
         } finally {
           endpoint.release();
-          // The client span of this attempt: its id is the parent the target's server span names.
-          recordCallSpan(ctx, sent?.traceparent, startMs, {
+          // The client span of this attempt, under the id its traceparent named (`00-<trace>-<span>-<flags>`): the
+          // parent the target's server span names.
+          const error = failure ?? (status !== undefined && status >= 500 ? new Error(`HTTP ${status}`) : undefined);
+          recordTimedWork(ctx.tracking, {
             name: `${route.method} ${deps.target} ${route.path}`,
+            kind: SpanKind.CLIENT,
+            startMs,
+            ...(sent?.traceparent === undefined ? {} : { spanId: sent.traceparent.slice(36, 52) }),
             attributes: {
               'http.request.method': route.method,
               'url.template': route.path,
@@ -150,7 +157,7 @@ export async function callRoute(
               ...(status === undefined ? {} : { 'http.response.status_code': status }),
               ...(attempt.attempt > 1 ? { 'http.request.resend_count': attempt.attempt - 1 } : {}),
             },
-            failure: failure ?? (status !== undefined && status >= 500 ? new Error(`HTTP ${status}`) : undefined),
+            ...(error === undefined ? {} : { error }),
           });
         }
       },

@@ -9,8 +9,9 @@ type QueryFunction = (...args: unknown[]) => unknown;
 /**
  * Makes `target[method]` (a client's `query` or `exec`) time each call made while an event runs, as a child span of
  * the event: `db <operation>` with the statement's text (its parameters are never recorded). Calls made outside an
- * event (the outbox relay, job polling, migrations) are not timed. Without a tracing plugin a timed call costs two
- * clock readings and a push onto a list that goes with the event.
+ * event (the outbox relay, job polling, migrations) are not timed, nor calls that answer through a callback: node-postgres'
+ * pool runs its `query` that way on a client, and the pool's own `query` is the one timed. Without a tracing plugin a
+ * timed call costs two clock readings and a push onto a list that goes with the event.
  */
 export function timeQueries(target: object, method: 'query' | 'exec'): void {
   const original = (target as Record<string, unknown>)[method];
@@ -18,17 +19,18 @@ export function timeQueries(target: object, method: 'query' | 'exec'): void {
   const call = original as QueryFunction;
   const timed = function (this: unknown, ...args: unknown[]): unknown {
     const tracking = currentEventTracking();
-    if (tracking === undefined) return call.apply(this, args);
+    if (tracking === undefined || typeof args[args.length - 1] === 'function') return call.apply(this, args);
     const text = statementText(args[0]);
+    const operation = operationOf(text);
     const startMs = Date.now();
     const record = (error?: unknown): void => {
       recordTimedWork(tracking, {
-        name: `db ${operationOf(text)}`,
+        name: `db ${operation}`,
         kind: SpanKind.CLIENT,
         startMs,
         attributes: {
           'db.system.name': 'postgresql',
-          'db.operation.name': operationOf(text),
+          'db.operation.name': operation,
           'db.query.text': text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text,
         },
         ...(error === undefined ? {} : { error }),

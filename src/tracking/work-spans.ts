@@ -28,15 +28,18 @@ export function recordWorkSpan(tracking: Tracking, span: WorkSpan): void {
   else list.push(span);
 }
 
-/** Times a piece of work that ended now, under a new span id of its own. */
+/**
+ * Times a piece of work that ended now: under the span id given (an outgoing call names its span in the `traceparent`
+ * it sends, before the answer comes), else under a new one.
+ */
 export function recordTimedWork(
   tracking: Tracking,
-  fields: { name: string; kind: SpanKind; startMs: number; attributes: Attributes; error?: unknown },
+  fields: { name: string; kind: SpanKind; startMs: number; attributes: Attributes; error?: unknown; spanId?: string },
 ): void {
   recordWorkSpan(tracking, {
     name: fields.name,
     kind: fields.kind,
-    spanId: childTraceparent(tracking).spanId,
+    spanId: fields.spanId ?? childTraceparent(tracking).spanId,
     startMs: fields.startMs,
     endMs: Date.now(),
     attributes: fields.attributes,

@@ -38,8 +38,8 @@ export async function openNodePostgres<TSchema extends Record<string, unknown>>(
     Reflect.deleteProperty(error, 'client');
     options.log.warn({ err: error }, 'idle PostgreSQL connection failed');
   });
-  // Queries run by event handlers become spans of their events: the pool's own, and those of the connections it hands
-  // out (transactions), each connection's once.
+  // Queries run by event handlers become spans of their events: the pool's own (it runs them on a connection through a
+  // callback, not timed again), and those of the connections it hands out (transactions), each connection's once.
   timeQueries(pool, 'query');
   pool.on('connect', (client) => timeQueries(client, 'query'));
   const db = drizzle({ client: pool, schema: options.schema });
