@@ -1,4 +1,5 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomUuid } from '../tracking/ids.ts';
 import type { Tracking } from '../tracking/trace-context.ts';
 
 /**
@@ -43,7 +44,7 @@ export function createEnvelope<T>(options: NewEnvelope<T>): Envelope<T> {
     specversion: '1.0',
     id:
       options.idempotencyKey === undefined
-        ? randomUUID()
+        ? randomUuid()
         : idempotentId(options.source, options.stream, options.idempotencyKey),
     source: options.source,
     type: options.stream,

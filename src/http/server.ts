@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import Fastify, {
   type FastifyError,
@@ -20,6 +19,7 @@ import type { Logger } from '../log/logger.ts';
 import type { HttpInput, HttpMethod, HttpSchemas } from '../service/http-event.ts';
 import { DEFAULT_STATUSES, isReply } from '../service/http-event.ts';
 import type { HttpEventDef } from '../service/service.ts';
+import { randomUuid } from '../tracking/ids.ts';
 import { continueTracking, type Tracking } from '../tracking/trace-context.ts';
 import { type EdgeOptions, eventRouteConfig, registerEdges, serverOptions } from './edges.ts';
 import { PROBLEM_CONTENT_TYPE, toProblem } from './problem.ts';
@@ -117,7 +117,7 @@ export async function createHttpServer<R>(options: HttpServerOptions<R>): Promis
     requestIdHeader: false,
     genReqId: (req) => {
       const sent = req.headers['x-request-id'];
-      return typeof sent === 'string' && SAFE_REQUEST_ID.test(sent) ? sent : randomUUID();
+      return typeof sent === 'string' && SAFE_REQUEST_ID.test(sent) ? sent : randomUuid();
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
     ...(options.edges ? serverOptions(options.edges) : {}),
@@ -287,7 +287,7 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
         ? new GantryError('GANTRY_ERR_HTTP_REQUEST_TIMEOUT', 'the request was not received in time')
         : new GantryError('GANTRY_ERR_HTTP_MALFORMED', 'the request could not be parsed');
   const title = (errorCodes as Record<string, { title: string }>)[gantry.code]?.title ?? 'Error';
-  const body = JSON.stringify(toProblem(gantry, title, randomUUID(), '/'));
+  const body = JSON.stringify(toProblem(gantry, title, randomUuid(), '/'));
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${gantry.status} ${title}\r\nConnection: close\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +

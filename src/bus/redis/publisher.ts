@@ -1,13 +1,43 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import { EVENT_FIELD } from './codec.ts';
 
-/** The publishes of one event-loop turn: one pipeline, one deadline, a settle pair per publish. */
+/**
+ * The publishes to one stream in one batch: they share a promise, settled once the pipeline's replies are in. Not
+ * one promise per publish: a burst of emits to a stream then costs one promise, not one each with its two settle
+ * functions.
+ */
+class StreamPublishes {
+  readonly stream: string;
+  readonly settled: Promise<void>;
+  /** The first error the server gave an XADD of this stream, if any. */
+  error: unknown;
+  private resolve: () => void = () => undefined;
+  private reject: (error: unknown) => void = () => undefined;
+
+  constructor(stream: string) {
+    this.stream = stream;
+    this.settled = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  settle(failure: (stream: string, error: unknown) => Error): void {
+    if (this.error === undefined) this.resolve();
+    else this.reject(failure(this.stream, this.error));
+  }
+
+  fail(error: Error): void {
+    this.reject(error);
+  }
+}
+
+/** The publishes of one event-loop turn: one pipeline, one deadline, one {@link StreamPublishes} per stream. */
 interface PublishBatch {
   pipeline: ChainableCommander;
-  resolves: (() => void)[];
-  rejects: ((error: unknown) => void)[];
-  /** The stream of each publish, for its error. */
-  streams: string[];
+  byKey: Map<string, StreamPublishes>;
+  /** The publishes each XADD of the pipeline belongs to, in pipeline order. */
+  owners: StreamPublishes[];
   timer: NodeJS.Timeout | undefined;
   /** True once sent: later publishes go to a new batch. */
   sent: boolean;
@@ -55,6 +85,11 @@ export class RedisPublisher {
   /**
    * Appends the entry `event <event>` (see encodeRedisEntry) to `key`, the key of `stream`; resolves once the server
    * has it, rejects with the `failure` of the error otherwise.
+   *
+   * The publishes to one stream sent together settle together: if the server refuses one of their XADDs, all of them
+   * reject, though the others may be stored. A refusal is nearly always about the key (WRONGTYPE) or the server
+   * (OOM, READONLY), so it hits them all anyway; a caller that publishes again can only duplicate a message, which
+   * at-least-once delivery allows, never lose one. Publishes to other streams settle on their own.
    */
   xadd(stream: string, key: string, event: string): Promise<void> {
     let batch = this.current;
@@ -62,14 +97,14 @@ export class RedisPublisher {
     // Arguments written out rather than spread from arrays: no array to build per publish.
     if (this.maxLen === undefined) batch.pipeline.xadd(key, '*', EVENT_FIELD, event);
     else batch.pipeline.xadd(key, 'MAXLEN', '~', this.maxLen, '*', EVENT_FIELD, event);
-    const { resolves, rejects } = batch;
-    batch.streams.push(stream);
-    const added = new Promise<void>((resolve, reject) => {
-      resolves.push(resolve);
-      rejects.push(reject);
-    });
-    if (resolves.length >= MAX_BATCH) this.send(batch);
-    return added;
+    let publishes = batch.byKey.get(key);
+    if (publishes === undefined) {
+      publishes = new StreamPublishes(stream);
+      batch.byKey.set(key, publishes);
+    }
+    batch.owners.push(publishes);
+    if (batch.owners.length >= MAX_BATCH) this.send(batch);
+    return publishes.settled;
   }
 
   /** Sends the batch being collected now rather than at the end of the turn (before the connection is closed). */
@@ -80,9 +115,8 @@ export class RedisPublisher {
   private open(): PublishBatch {
     const batch: PublishBatch = {
       pipeline: this.client.pipeline(),
-      resolves: [],
-      rejects: [],
-      streams: [],
+      byKey: new Map(),
+      owners: [],
       timer: undefined,
       sent: false,
     };
@@ -102,12 +136,12 @@ export class RedisPublisher {
         clearTimeout(batch.timer);
         // Only a transaction aborted by WATCH answers null; there is none here, but fail rather than resolve then.
         if (results === null) return this.fail(batch, new Error('pipeline answered null'));
-        const { resolves, rejects, streams } = batch;
-        for (let i = 0; i < resolves.length; i++) {
+        const { owners } = batch;
+        for (let i = 0; i < owners.length; i++) {
           const error = results[i]?.[0];
-          if (error) (rejects[i] as (error: unknown) => void)(this.failure(streams[i] as string, error));
-          else (resolves[i] as () => void)();
+          if (error) (owners[i] as StreamPublishes).error ??= error;
         }
+        for (const publishes of batch.byKey.values()) publishes.settle(this.failure);
       },
       (error: unknown) => {
         clearTimeout(batch.timer);
@@ -118,9 +152,6 @@ export class RedisPublisher {
 
   /** Rejects every publish of `batch`; those already settled are left as they are (a settled promise ignores it). */
   private fail(batch: PublishBatch, error: unknown): void {
-    const { rejects, streams } = batch;
-    for (let i = 0; i < rejects.length; i++) {
-      (rejects[i] as (error: unknown) => void)(this.failure(streams[i] as string, error));
-    }
+    for (const publishes of batch.byKey.values()) publishes.fail(this.failure(publishes.stream, error));
   }
 }
