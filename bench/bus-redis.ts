@@ -24,11 +24,18 @@ export interface RedisBenchRow extends BusBenchRow {
    * shared host. The server's share is not counted (one Redis process serves every client on the host).
    */
   clientCpuUs: number;
+  /**
+   * CPU time of the Redis server per message, in microseconds, from `INFO cpu`: the adapter appends a batch with a
+   * script, which moves some work from the client to the server, so both shares are shown. Includes whatever other
+   * clients of the server did meanwhile.
+   */
+  serverCpuUs: number;
 }
 
 /** One round of a side. */
 interface Round extends Figures {
   clientCpuUs: number;
+  serverCpuUs: number;
 }
 
 /**
@@ -50,15 +57,19 @@ export async function benchRedis(options: { messages: number; url: string }): Pr
     const raw: Round[] = [];
     const adapter: Round[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      raw.push(await costed(options.messages, () => rawRun(options.url, `${prefix}raw-${round}`, options.messages)));
+      raw.push(
+        await costed(admin, options.messages, () => rawRun(options.url, `${prefix}raw-${round}`, options.messages)),
+      );
       adapter.push(
-        await costed(options.messages, () => adapterRun(options.url, prefix, `adapter-${round}`, options.messages)),
+        await costed(admin, options.messages, () =>
+          adapterRun(options.url, prefix, `adapter-${round}`, options.messages),
+        ),
       );
       await deleteKeys(admin, prefix);
     }
     return [
-      { name: 'raw ioredis', ...median(raw), clientCpuUs: medianCpu(raw) },
-      { name: 'gantry redis', ...median(adapter), clientCpuUs: medianCpu(adapter) },
+      { name: 'raw ioredis', ...median(raw), ...medianCpu(raw) },
+      { name: 'gantry redis', ...median(adapter), ...medianCpu(adapter) },
     ];
   } finally {
     await deleteKeys(admin, prefix);
@@ -66,18 +77,30 @@ export async function benchRedis(options: { messages: number; url: string }): Pr
   }
 }
 
-/** Runs one round of a side, with the CPU time this process spent on it per message. */
-async function costed(messages: number, run: () => Promise<Figures>): Promise<Round> {
+/** Runs one round of a side, with the CPU time this process and the server spent on it per message. */
+async function costed(admin: Redis, messages: number, run: () => Promise<Figures>): Promise<Round> {
+  const server = await serverCpuSeconds(admin);
   const cpu = process.cpuUsage();
   const result = await run();
   const used = process.cpuUsage(cpu);
-  return { ...result, clientCpuUs: (used.user + used.system) / messages };
+  const serverUsed = (await serverCpuSeconds(admin)) - server;
+  return { ...result, clientCpuUs: (used.user + used.system) / messages, serverCpuUs: (serverUsed * 1e6) / messages };
+}
+
+/** CPU seconds the server has used since it started (all its threads), from `INFO cpu`. */
+async function serverCpuSeconds(admin: Redis): Promise<number> {
+  const info = await admin.info('cpu');
+  const seconds = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return seconds('used_cpu_user') + seconds('used_cpu_sys');
 }
 
 /** The median CPU per message over the rounds, apart from their throughput: the two need not be the same round. */
-function medianCpu(rounds: Round[]): number {
-  const sorted = rounds.map((round) => round.clientCpuUs).sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+function medianCpu(rounds: Round[]): { clientCpuUs: number; serverCpuUs: number } {
+  const middle = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  return {
+    clientCpuUs: middle(rounds.map((round) => round.clientCpuUs)),
+    serverCpuUs: middle(rounds.map((round) => round.serverCpuUs)),
+  };
 }
 
 async function rawRun(url: string, key: string, messages: number): Promise<Figures> {
@@ -157,7 +180,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   for (const row of rows) {
     const ratio = (row.msgsPerSec / base.msgsPerSec).toFixed(2);
     console.log(
-      `${row.name.padEnd(16)}${row.msgsPerSec.toFixed(0).padStart(9)} msg/s  p99 ${row.p99Ms.toFixed(1).padStart(7)} ms  ratio ${ratio}  client ${row.clientCpuUs.toFixed(1).padStart(5)} µs/msg`,
+      `${row.name.padEnd(16)}${row.msgsPerSec.toFixed(0).padStart(9)} msg/s  p99 ${row.p99Ms.toFixed(1).padStart(7)} ms  ratio ${ratio}  client ${row.clientCpuUs.toFixed(1).padStart(5)} µs/msg  server ${row.serverCpuUs.toFixed(1).padStart(4)} µs/msg`,
     );
   }
 }

@@ -74,6 +74,29 @@ describe('redis bus publish', () => {
     expect(await numbersIn(stream)).toEqual(numbers);
   });
 
+  it('keeps the order of each stream when the publishes of a turn to two streams interleave', async () => {
+    const bus = await openBus(`${server}?prefix=${encodeURIComponent(prefix)}`);
+    const left = unique('left');
+    const right = unique('right');
+    await Promise.all(
+      Array.from({ length: 300 }, (_, n) =>
+        bus.publish(n % 2 === 0 ? left : right, message(n % 2 === 0 ? left : right, n)),
+      ),
+    );
+    expect(await numbersIn(left)).toEqual(Array.from({ length: 150 }, (_, i) => 2 * i));
+    expect(await numbersIn(right)).toEqual(Array.from({ length: 150 }, (_, i) => 2 * i + 1));
+  });
+
+  it('splits a turn of large messages into several writes, in publish order', async () => {
+    const bus = await openBus(`${server}?prefix=${encodeURIComponent(prefix)}`);
+    const stream = unique('large');
+    // 400 KB each: three make more than one batch may hold (1 MiB of events).
+    const large = (n: number): Envelope =>
+      createEnvelope({ stream, data: { n, padding: 'x'.repeat(400_000) }, source: 'it@1.0.0' });
+    await Promise.all([0, 1, 2, 3, 4].map((n) => bus.publish(stream, large(n))));
+    expect(await numbersIn(stream)).toEqual([0, 1, 2, 3, 4]);
+  });
+
   it('sends the publishes of the current turn before closing', async () => {
     const bus = await openBus(`${server}?prefix=${encodeURIComponent(prefix)}`);
     const stream = unique('close');

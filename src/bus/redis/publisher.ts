@@ -1,30 +1,30 @@
-import type { ChainableCommander, Redis } from 'ioredis';
-import { EVENT_FIELD } from './codec.ts';
+import type { Redis } from 'ioredis';
+import { APPEND_SCRIPT } from './scripts.ts';
 
 /**
- * The publishes to one stream in one batch: they share a promise, settled once the pipeline's replies are in. Not
- * one promise per publish: a burst of emits to a stream then costs one promise, not one each with its two settle
- * functions.
+ * The publishes to one stream in one batch: appended by one script call, settled together by one promise. Not one
+ * promise per publish: a burst of emits to a stream then costs one promise, not one each with its settle functions.
  */
 class StreamPublishes {
   readonly stream: string;
+  readonly key: string;
+  /** The `event` field of each entry, in publish order. */
+  readonly events: string[] = [];
   readonly settled: Promise<void>;
-  /** The first error the server gave an XADD of this stream, if any. */
-  error: unknown;
   private resolve: () => void = () => undefined;
   private reject: (error: unknown) => void = () => undefined;
 
-  constructor(stream: string) {
+  constructor(stream: string, key: string) {
     this.stream = stream;
+    this.key = key;
     this.settled = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
   }
 
-  settle(failure: (stream: string, error: unknown) => Error): void {
-    if (this.error === undefined) this.resolve();
-    else this.reject(failure(this.stream, this.error));
+  succeed(): void {
+    this.resolve();
   }
 
   fail(error: Error): void {
@@ -32,37 +32,44 @@ class StreamPublishes {
   }
 }
 
-/** The publishes of one event-loop turn: one pipeline, one deadline, one {@link StreamPublishes} per stream. */
+/** The publishes of one event-loop turn: one write, one deadline, one {@link StreamPublishes} per stream. */
 interface PublishBatch {
-  pipeline: ChainableCommander;
   byKey: Map<string, StreamPublishes>;
-  /** The publishes each XADD of the pipeline belongs to, in pipeline order. */
-  owners: StreamPublishes[];
+  count: number;
+  /** UTF-16 length of the events so far: a bound on the batch's size that costs nothing to keep. */
+  chars: number;
   timer: NodeJS.Timeout | undefined;
   /** True once sent: later publishes go to a new batch. */
   sent: boolean;
 }
 
-/** Most XADDs in one pipeline: a longer burst goes out in several writes rather than one huge string. */
+/** Most entries in one batch: a longer burst goes out in several writes rather than one huge string. */
 const MAX_BATCH = 1_000;
+/**
+ * Most characters of events in one batch. A script runs alone on the server: this bounds how long one batch of large
+ * messages holds it (about two milliseconds for a full one), while a batch of typical messages is bounded by the count.
+ */
+const MAX_BATCH_CHARS = 1_048_576;
 
 /**
- * Sends the XADDs of one event-loop turn as one ioredis pipeline (one write), with one timer bounding how long they
- * wait for their replies, reconnection included.
+ * Sends the publishes of one event-loop turn in one write: per stream, one call of {@link APPEND_SCRIPT} with every
+ * entry, all in one ioredis pipeline, with one timer bounding how long they wait for their replies, reconnection
+ * included.
  *
- * This is what ioredis' auto-pipelining does, minus its per-command layer: auto-pipelining runs each command through
- * the client's command function and then the pipeline's, adds a promise, a callback and a `process.nextTick` per
- * command, and ioredis' `commandTimeout` a timer per command. That was about a third of the client's CPU per message
- * in `bench/bus-redis.ts`. The pipeline is the same ioredis `Pipeline` auto-pipelining uses, so commands queue
- * offline and are sent on reconnection exactly as before.
+ * Why a script rather than an XADD per publish: the server answers a call once, not once per entry, and the client
+ * builds, writes and reads back one command. In `bench/bus-redis.ts`, ioredis' work per XADD (building the command,
+ * writing it, decoding its reply, the pipeline's bookkeeping) was a fifth of the client's CPU per message. The
+ * pipeline is the same ioredis `Pipeline` auto-pipelining uses, so commands queue offline and are sent on
+ * reconnection exactly as before. The script is sent in full (EVAL), not by its digest: a server that lost its script
+ * cache (a restart, a failover) would refuse a digest, and sending the call again could reorder a stream.
  *
  * A publish past its deadline is rejected with the error ioredis gives (`Command timed out`); as with ioredis, the
  * command itself stays queued and may still run once the connection is back.
  */
 export class RedisPublisher {
   private current: PublishBatch | undefined;
-  /** The `MAXLEN ~` cap, as a string so ioredis has nothing to convert per command; undefined when `maxLen` is 0. */
-  private readonly maxLen: string | undefined;
+  /** The `MAXLEN ~` cap as the script's first argument; '0' keeps everything. */
+  private readonly maxLen: string;
 
   private readonly client: Redis;
   private readonly timeoutMs: number;
@@ -79,31 +86,30 @@ export class RedisPublisher {
     this.client = client;
     this.timeoutMs = timeoutMs;
     this.failure = failure;
-    this.maxLen = maxLen > 0 ? String(maxLen) : undefined;
+    this.maxLen = String(Math.max(0, maxLen));
   }
 
   /**
    * Appends the entry `event <event>` (see encodeRedisEntry) to `key`, the key of `stream`; resolves once the server
    * has it, rejects with the `failure` of the error otherwise.
    *
-   * The publishes to one stream sent together settle together: if the server refuses one of their XADDs, all of them
-   * reject, though the others may be stored. A refusal is nearly always about the key (WRONGTYPE) or the server
-   * (OOM, READONLY), so it hits them all anyway; a caller that publishes again can only duplicate a message, which
-   * at-least-once delivery allows, never lose one. Publishes to other streams settle on their own.
+   * The publishes to one stream sent together settle together: if the server refuses one of their entries, all of
+   * them reject, though those before it are stored. A refusal is nearly always about the key (WRONGTYPE) or the
+   * server (OOM, READONLY), so it hits them all anyway; a caller that publishes again can only duplicate a message,
+   * which at-least-once delivery allows, never lose one. Publishes to other streams settle on their own.
    */
   xadd(stream: string, key: string, event: string): Promise<void> {
     let batch = this.current;
     if (batch === undefined) batch = this.open();
-    // Arguments written out rather than spread from arrays: no array to build per publish.
-    if (this.maxLen === undefined) batch.pipeline.xadd(key, '*', EVENT_FIELD, event);
-    else batch.pipeline.xadd(key, 'MAXLEN', '~', this.maxLen, '*', EVENT_FIELD, event);
     let publishes = batch.byKey.get(key);
     if (publishes === undefined) {
-      publishes = new StreamPublishes(stream);
+      publishes = new StreamPublishes(stream, key);
       batch.byKey.set(key, publishes);
     }
-    batch.owners.push(publishes);
-    if (batch.owners.length >= MAX_BATCH) this.send(batch);
+    publishes.events.push(event);
+    batch.count++;
+    batch.chars += event.length;
+    if (batch.count >= MAX_BATCH || batch.chars >= MAX_BATCH_CHARS) this.send(batch);
     return publishes.settled;
   }
 
@@ -113,13 +119,7 @@ export class RedisPublisher {
   }
 
   private open(): PublishBatch {
-    const batch: PublishBatch = {
-      pipeline: this.client.pipeline(),
-      byKey: new Map(),
-      owners: [],
-      timer: undefined,
-      sent: false,
-    };
+    const batch: PublishBatch = { byKey: new Map(), count: 0, chars: 0, timer: undefined, sent: false };
     batch.timer = setTimeout(() => this.fail(batch, new Error('Command timed out')), this.timeoutMs);
     this.current = batch;
     // Sent after the current I/O turn, as auto-pipelining does, so concurrent publishes share one write.
@@ -131,17 +131,21 @@ export class RedisPublisher {
     if (batch.sent) return;
     batch.sent = true;
     if (this.current === batch) this.current = undefined;
-    batch.pipeline.exec().then(
+    const pipeline = this.client.pipeline();
+    for (const publishes of batch.byKey.values()) {
+      pipeline.eval(APPEND_SCRIPT.lua, 1, publishes.key, this.maxLen, ...publishes.events);
+    }
+    pipeline.exec().then(
       (results) => {
         clearTimeout(batch.timer);
         // Only a transaction aborted by WATCH answers null; there is none here, but fail rather than resolve then.
         if (results === null) return this.fail(batch, new Error('pipeline answered null'));
-        const { owners } = batch;
-        for (let i = 0; i < owners.length; i++) {
-          const error = results[i]?.[0];
-          if (error) (owners[i] as StreamPublishes).error ??= error;
+        let i = 0;
+        for (const publishes of batch.byKey.values()) {
+          const error = results[i++]?.[0];
+          if (error) publishes.fail(this.failure(publishes.stream, error));
+          else publishes.succeed();
         }
-        for (const publishes of batch.byKey.values()) publishes.settle(this.failure);
       },
       (error: unknown) => {
         clearTimeout(batch.timer);

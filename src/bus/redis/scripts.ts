@@ -21,6 +21,27 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 `;
 
 /**
+ * Appends entries to a stream, each as `XADD key * event <json>`, in argument order, then trims the stream to about
+ * the cap (`XTRIM MAXLEN ~`) once. Trimming after the batch rather than with each XADD gives the same approximate cap
+ * (nobody sees the stream between the two, the script runs alone) for one command instead of one per entry. Run by
+ * the publisher once per stream per batch (see publisher.ts).
+ *
+ * KEYS: stream. ARGV: the cap ('0' for none), then the `event` field of each entry. Returns how many were appended.
+ * An error (WRONGTYPE, OOM) ends the script there: the entries before it stay appended.
+ */
+export const APPEND_SCRIPT = script(
+  'append',
+  `
+local key = KEYS[1]
+for i = 2, #ARGV do
+  redis.call('XADD', key, '*', 'event', ARGV[i])
+end
+if ARGV[1] ~= '0' then redis.call('XTRIM', key, 'MAXLEN', '~', ARGV[1]) end
+return #ARGV - 1
+`,
+);
+
+/**
  * Schedules the redelivery of a pending entry: records its due time in the group's delayed-retry sorted set, if this
  * consumer still owns the entry (another consumer may have claimed it after the claim timeout, and then it is theirs
  * to settle). The entry stays in the group's pending list, so it survives this process, and its idle time is reset

@@ -109,6 +109,9 @@ class RedisStreamsDelivery implements Delivery {
   readonly raw?: string;
   /** True once acked or given back; later calls do nothing. */
   settled = false;
+  /** Neighbours in the subscription's list of unsettled deliveries. */
+  previous: RedisStreamsDelivery | undefined;
+  next: RedisStreamsDelivery | undefined;
 
   private readonly owner: RedisStreamsSubscription;
   readonly id: string;
@@ -151,8 +154,12 @@ class RedisStreamsDelivery implements Delivery {
 export class RedisStreamsSubscription implements Subscription {
   private readonly init: RedisStreamsSubscriptionInit;
   private readonly acks: RedisAckBatcher;
-  /** Entry ids handed to a handler and not settled yet (the slots in use). */
-  private readonly inHand = new Set<string>();
+  /**
+   * Deliveries handed to a handler and not settled yet (the slots in use), as a list threaded through them: adding
+   * and removing one allocates nothing, where a set of ids rehashed as ids came and went.
+   */
+  private inHand: RedisStreamsDelivery | undefined;
+  private inHandCount = 0;
   /** Handlers running, settled or not. */
   private running = 0;
   /** Resolved when `running` falls to 0, for `stop()`. */
@@ -242,7 +249,7 @@ export class RedisStreamsSubscription implements Subscription {
    */
   private free(): number {
     const { concurrency } = this.init;
-    return Math.min(concurrency - this.inHand.size, 2 * concurrency - this.running);
+    return Math.min(concurrency - this.inHandCount, 2 * concurrency - this.running);
   }
 
   private async run(): Promise<void> {
@@ -313,7 +320,11 @@ export class RedisStreamsSubscription implements Subscription {
     // Retries scheduled here before the script ran are in its view; later ones still need their own wake-up.
     if (this.localDueAt <= started) this.localDueAt = Number.POSITIVE_INFINITY;
     if (this.aborted) return;
-    for (const [id, fields, deliveries] of claimed) this.deliver(id, fields, deliveries);
+    for (const [id, fields, deliveries] of claimed) {
+      // The sweep can take back an entry this very subscription still holds (a handler slower than the claim
+      // timeout): the first handler keeps it, and no second copy runs beside it.
+      if (!this.holds(id)) this.deliver(id, fields, deliveries);
+    }
   }
 
   private async read(): Promise<void> {
@@ -370,16 +381,24 @@ export class RedisStreamsSubscription implements Subscription {
     }
   }
 
+  /** Whether a delivery of entry `id` is in a handler's hands, unsettled. Only claims ask, and they are rare. */
+  private holds(id: string): boolean {
+    for (let delivery = this.inHand; delivery !== undefined; delivery = delivery.next) {
+      if (delivery.id === id) return true;
+    }
+    return false;
+  }
+
   private deliver(id: string, fields: string[], attempt: number): void {
-    // The claim sweep can take back an entry this very subscription still holds (a handler slower than the claim
-    // timeout): the first handler keeps it, and no second copy runs beside it.
-    if (this.inHand.has(id)) return;
-    this.inHand.add(id);
     const delivery = new RedisStreamsDelivery(this, id, fields, attempt);
+    delivery.next = this.inHand;
+    if (this.inHand !== undefined) this.inHand.previous = delivery;
+    this.inHand = delivery;
+    this.inHandCount++;
     this.running++;
     let handled: Promise<void>;
     try {
-      handled = Promise.resolve(this.init.onDelivery(delivery));
+      handled = this.init.onDelivery(delivery);
     } catch (error) {
       // A handler that throws before returning its promise is a failed handler like any other.
       handled = Promise.reject(error);
@@ -406,7 +425,13 @@ export class RedisStreamsSubscription implements Subscription {
    * what a subscription can fetch per round trip.
    */
   private release(delivery: RedisStreamsDelivery): void {
-    this.inHand.delete(delivery.id);
+    const { previous, next } = delivery;
+    if (previous === undefined) this.inHand = next;
+    else previous.next = next;
+    if (next !== undefined) next.previous = previous;
+    delivery.previous = undefined;
+    delivery.next = undefined;
+    this.inHandCount--;
     this.nudge();
   }
 
