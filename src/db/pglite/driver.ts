@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import type { DatabaseConnection } from '../connection.ts';
 import { loadClient } from '../load-client.ts';
 import { timeQueries } from '../query-spans.ts';
+import { skipRepeatedTextParsers, textParsers } from './text-parsers.ts';
 
 /** Options of {@link openPglite}. */
 export interface PgliteOpenOptions<TSchema extends Record<string, unknown>> {
@@ -28,13 +29,18 @@ export async function openPglite<TSchema extends Record<string, unknown>>(
   // drizzle-orm/pglite imports @electric-sql/pglite at its top, so it is loaded only once PGlite is known to be there.
   const { drizzle } = await loadClient(() => import('drizzle-orm/pglite'), 'drizzle-orm');
   if (options.dataDir !== null) await mkdir(options.dataDir, { recursive: true });
-  const client = options.dataDir === null ? await PGlite.create() : await PGlite.create(options.dataDir);
+  // Dates, times and intervals come back as text, as drizzle reads them: drizzle asks for that with every query, and
+  // letting PGlite apply its parsers per query cost more than most statements (see text-parsers.ts).
+  const parsers = textParsers();
+  const client = await PGlite.create(options.dataDir === null ? { parsers } : { dataDir: options.dataDir, parsers });
+  skipRepeatedTextParsers(client);
   // Queries run by event handlers become spans of their events, inside transactions too.
   timeQueries(client, 'query');
   timeQueries(client, 'exec');
   const transaction = client.transaction.bind(client);
   client.transaction = (work) =>
     transaction((tx) => {
+      skipRepeatedTextParsers(tx);
       timeQueries(tx, 'query');
       timeQueries(tx, 'exec');
       return work(tx);
