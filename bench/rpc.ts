@@ -74,9 +74,28 @@ async function rawNats(calls: number): Promise<RpcBenchRow> {
   }
 }
 
+/** How long a raw call may wait for its reply: a reply lost on the way fails the path instead of hanging the run. */
+const RAW_REPLY_TIMEOUT_MS = 5_000;
+
+/** Sends call `id` and waits for `waiting` to be told of its reply, for {@link RAW_REPLY_TIMEOUT_MS} at most. */
+function awaitReply(waiting: Map<string, () => void>, id: string, send: () => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      waiting.delete(id);
+      reject(new Error(`no reply to call ${id} within ${RAW_REPLY_TIMEOUT_MS} ms`));
+    }, RAW_REPLY_TIMEOUT_MS);
+    waiting.set(id, () => {
+      clearTimeout(timer);
+      waiting.delete(id);
+      resolve();
+    });
+    send();
+  });
+}
+
 async function rawAmqp(calls: number): Promise<RpcBenchRow> {
   const amqp = await import('amqplib');
-  const conn = await amqp.connect('amqp://guest:guest@127.0.0.1:5672');
+  const conn = await amqp.connect('amqp://guest:guest@127.0.0.1:5672', { noDelay: true });
   const server = await conn.createChannel();
   const queue = `bench.raw.${randomUUID()}`;
   await server.assertQueue(queue, { durable: false, autoDelete: true });
@@ -95,19 +114,12 @@ async function rawAmqp(calls: number): Promise<RpcBenchRow> {
     { noAck: true },
   );
   try {
-    return await measure(
-      'raw amqp direct reply-to',
-      calls,
-      (i) =>
-        new Promise<void>((resolve) => {
-          const id = String(i) + randomUUID();
-          waiting.set(id, () => {
-            waiting.delete(id);
-            resolve();
-          });
-          client.publish('', queue, Buffer.from('{"n":1}'), { replyTo: 'amq.rabbitmq.reply-to', correlationId: id });
-        }),
-    );
+    return await measure('raw amqp direct reply-to', calls, (i) => {
+      const id = String(i) + randomUUID();
+      return awaitReply(waiting, id, () =>
+        client.publish('', queue, Buffer.from('{"n":1}'), { replyTo: 'amq.rabbitmq.reply-to', correlationId: id }),
+      );
+    });
   } finally {
     await conn.close();
   }
@@ -130,18 +142,10 @@ async function rawRedis(calls: number): Promise<RpcBenchRow> {
     }
   })();
   try {
-    return await measure(
-      'raw ioredis list + pub/sub',
-      calls,
-      (i) =>
-        new Promise<void>((resolve) => {
-          const id = `${i}`;
-          waiting.set(id, () => {
-            waiting.delete(id);
-            resolve();
-          });
-          void commands.rpush(key, id);
-        }),
+    return await measure('raw ioredis list + pub/sub', calls, (i) =>
+      awaitReply(waiting, `${i}`, () => {
+        void commands.rpush(key, `${i}`);
+      }),
     );
   } finally {
     running = false;

@@ -5,6 +5,7 @@ import type { Bus, CheckResult, Delivery, StreamStats, SubscribeOptions, Subscri
 import { decodeMessage, encodeMessage } from '../codec.ts';
 import type { Envelope } from '../envelope.ts';
 import {
+  AMQP_NO_DELAY,
   type AmqpBusOptions,
   type AmqpTopologyNames,
   amqpTopologyNames,
@@ -457,6 +458,7 @@ export class AmqpBus implements Bus {
   private async establish(): Promise<void> {
     const model = await this.client.connect(this.options.connectUrl, {
       clientProperties: { connection_name: this.options.connectionName },
+      noDelay: AMQP_NO_DELAY,
       // Bounds the TCP and AMQP handshake, so an address that drops packets fails like one that refuses.
       timeout: Math.max(1_000, Math.min(10_000, this.options.connectTimeoutMs)),
     });

@@ -5,7 +5,7 @@ import { rpcTimeout, rpcUnreachable } from '../../calls/rpc-transport.ts';
 import { loadClient } from '../../db/load-client.ts';
 import { GantryError } from '../../errors/gantry-error.ts';
 import type { CheckResult } from '../bus.ts';
-import { parseAmqpBusUrl } from './options.ts';
+import { AMQP_NO_DELAY, parseAmqpBusUrl } from './options.ts';
 
 /** RabbitMQ's pseudo-queue for direct reply-to: replies go straight to the requesting channel's consumer. */
 const REPLY_TO = 'amq.rabbitmq.reply-to';
@@ -63,7 +63,7 @@ export class AmqpRpcTransport implements RpcTransport {
   /** The open connection, opened on first use and again after it was lost. */
   connection(): Promise<ChannelModel> {
     this.model ??= this.client
-      .connect(this.connectUrl, { clientProperties: { connection_name: this.connectionName } })
+      .connect(this.connectUrl, { clientProperties: { connection_name: this.connectionName }, noDelay: AMQP_NO_DELAY })
       .then(
         (model) => {
           this.broken = undefined;
