@@ -1,13 +1,14 @@
 // `npm run bench`: every benchmark against its baseline in the same run, printed as ratios.
 //   BENCH_SECONDS   length of each HTTP measurement (default 10)
 //   BENCH_MESSAGES  messages per bus run (default 20000)
-//   BENCH_ONLY      comma-separated parts to run: http, observe, redis, nats, amqp, postgres, kafka, jobs, rpc
+//   BENCH_ONLY      comma-separated parts to run: http, observe, redis, nats, amqp, postgres, pglite, kafka, jobs, rpc
 //                   (default all but kafka)
 //   KAFKA_URL       adds the Kafka adapter against this broker
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { benchAmqp } from './bus-amqp.ts';
 import { benchKafka } from './bus-kafka.ts';
 import { benchNats } from './bus-nats.ts';
+import { benchPglite } from './bus-pglite.ts';
 import { benchPostgres } from './bus-postgres.ts';
 import { benchRedis } from './bus-redis.ts';
 import type { BusBenchRow } from './bus-types.ts';
@@ -20,7 +21,8 @@ const durationSec = Number(process.env.BENCH_SECONDS ?? 10);
 const messages = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const only = new Set(
   (
-    process.env.BENCH_ONLY ?? `http,observe,redis,nats,amqp,postgres,jobs,rpc${process.env.KAFKA_URL ? ',kafka' : ''}`
+    process.env.BENCH_ONLY ??
+    `http,observe,redis,nats,amqp,postgres,pglite,jobs,rpc${process.env.KAFKA_URL ? ',kafka' : ''}`
   ).split(','),
 );
 const results: Record<string, unknown> = { at: new Date().toISOString(), node: process.version };
@@ -55,6 +57,7 @@ const buses: [string, () => Promise<BusBenchRow[]>][] = [
   ['nats', () => benchNats({ messages, url: 'nats://127.0.0.1:4222' })],
   ['amqp', () => benchAmqp({ messages, url: 'amqp://guest:guest@127.0.0.1:5672', envelopeReference: true })],
   ['postgres', () => benchPostgres({ messages, url: 'postgres://postgres@127.0.0.1:5432/test' })],
+  ['pglite', () => benchPglite({ messages })],
   ['kafka', () => benchKafka({ messages, url: process.env.KAFKA_URL ?? '' })],
 ];
 const busRows: Record<string, BusBenchRow[]> = {};
