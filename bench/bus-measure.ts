@@ -83,3 +83,12 @@ export function median(rounds: Figures[]): Figures {
   const sorted = [...rounds].sort((a, b) => a.msgsPerSec - b.msgsPerSec);
   return sorted[Math.floor(sorted.length / 2)] as Figures;
 }
+
+/**
+ * The median of one figure over the rounds (the upper middle value of an even count), taken apart from throughput: a
+ * side's median CPU per message need not come from its median-throughput round.
+ */
+export function medianOf<R>(rounds: readonly R[], figure: (round: R) => number): number {
+  const sorted = rounds.map(figure).sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}

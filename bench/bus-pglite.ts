@@ -4,7 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { encodeMessage } from '../src/bus/codec.ts';
 import { createEnvelope } from '../src/bus/envelope.ts';
 import { openPgliteBus } from '../src/bus/postgres/index.ts';
-import { benchData, type Figures, figures, measureAdapter, median } from './bus-measure.ts';
+import { benchData, type Figures, figures, measureAdapter, median, medianOf } from './bus-measure.ts';
 import type { BusBenchRow } from './bus-types.ts';
 
 /** Messages per INSERT of the raw producer (the adapter's publishes go out in bursts of as many). */
@@ -42,14 +42,17 @@ export async function benchPglite(options: { messages: number }): Promise<Pglite
     adapter.push(await adapterRun(options.messages));
   }
   return [
-    { name: 'raw pglite (INSERT batches, SKIP LOCKED claim of 100 + DELETE)', ...median(raw), cpuUs: middleCpu(raw) },
-    { name: 'gantry pglite (publish, subscribe concurrency 100, ack)', ...median(adapter), cpuUs: middleCpu(adapter) },
+    {
+      name: 'raw pglite (INSERT batches, SKIP LOCKED claim of 100 + DELETE)',
+      ...median(raw),
+      cpuUs: medianOf(raw, (round) => round.cpuUs),
+    },
+    {
+      name: 'gantry pglite (publish, subscribe concurrency 100, ack)',
+      ...median(adapter),
+      cpuUs: medianOf(adapter, (round) => round.cpuUs),
+    },
   ];
-}
-
-function middleCpu(rounds: Round[]): number {
-  const sorted = rounds.map((round) => round.cpuUs).sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
 /** CPU time of this process per message since `since`, in microseconds. */

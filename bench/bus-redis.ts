@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { createRedisStreamsBus } from '../src/bus/redis/index.ts';
-import { benchData, type Figures, figures, measureAdapter, median } from './bus-measure.ts';
+import { benchData, type Figures, figures, measureAdapter, median, medianOf } from './bus-measure.ts';
 import type { BusBenchRow } from './bus-types.ts';
 
 /** Messages published per batch, by both sides: one pipeline of XADDs (raw), or that many concurrent publishes. */
@@ -67,6 +67,10 @@ export async function benchRedis(options: { messages: number; url: string }): Pr
       );
       await deleteKeys(admin, prefix);
     }
+    const medianCpu = (rounds: Round[]) => ({
+      clientCpuUs: medianOf(rounds, (round) => round.clientCpuUs),
+      serverCpuUs: medianOf(rounds, (round) => round.serverCpuUs),
+    });
     return [
       { name: 'raw ioredis', ...median(raw), ...medianCpu(raw) },
       { name: 'gantry redis', ...median(adapter), ...medianCpu(adapter) },
@@ -92,15 +96,6 @@ async function serverCpuSeconds(admin: Redis): Promise<number> {
   const info = await admin.info('cpu');
   const seconds = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
   return seconds('used_cpu_user') + seconds('used_cpu_sys');
-}
-
-/** The median CPU per message over the rounds, apart from their throughput: the two need not be the same round. */
-function medianCpu(rounds: Round[]): { clientCpuUs: number; serverCpuUs: number } {
-  const middle = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-  return {
-    clientCpuUs: middle(rounds.map((round) => round.clientCpuUs)),
-    serverCpuUs: middle(rounds.map((round) => round.serverCpuUs)),
-  };
 }
 
 async function rawRun(url: string, key: string, messages: number): Promise<Figures> {

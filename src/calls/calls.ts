@@ -15,7 +15,7 @@ import { validatorFor } from '../schema/validate.ts';
 import type { Context } from '../service/context.ts';
 import { type AnyService, type RpcDef, workStreamName } from '../service/service.ts';
 import { childTraceparent, continueTracking, type Tracking } from '../tracking/trace-context.ts';
-import { recordTimedWork } from '../tracking/work-spans.ts';
+import { timeWork } from '../tracking/work-spans.ts';
 import type { CallContext } from './call-context.ts';
 import { type CallPolicy, type CallsConfig, type ClientConfig, mergePolicy } from './config.ts';
 import { ServiceCredentials } from './credentials.ts';
@@ -352,8 +352,6 @@ export class HostCalls {
       async (attempt) => {
         // The client span of this attempt: the id its traceparent names is the parent of the answering run's span.
         const { spanId, traceparent } = childTraceparent(ctx.tracking);
-        const startMs = Date.now();
-        let failure: unknown;
         const wire: RpcRequestWire = {
           rpc: ref.name,
           input,
@@ -366,7 +364,19 @@ export class HostCalls {
             ...(token ? { token } : {}),
           },
         };
-        try {
+        const span = {
+          name: `rpc ${ref.service}.${ref.name}`,
+          kind: SpanKind.CLIENT,
+          spanId,
+          attributes: {
+            'rpc.system': 'gantry',
+            'rpc.service': ref.service,
+            'rpc.method': ref.name,
+            'gantry.call.target': ref.service,
+            ...(attempt.attempt > 1 ? { 'gantry.call.attempt': attempt.attempt } : {}),
+          },
+        };
+        return timeWork(ctx.tracking, span, async () => {
           const reply = JSON.parse(
             await transport.request(subject, JSON.stringify(wire), attempt.timeoutMs),
           ) as RpcReplyWire;
@@ -380,25 +390,7 @@ export class HostCalls {
             );
           }
           return reply.output;
-        } catch (error) {
-          failure = error;
-          throw error;
-        } finally {
-          recordTimedWork(ctx.tracking, {
-            name: `rpc ${ref.service}.${ref.name}`,
-            kind: SpanKind.CLIENT,
-            spanId,
-            startMs,
-            attributes: {
-              'rpc.system': 'gantry',
-              'rpc.service': ref.service,
-              'rpc.method': ref.name,
-              'gantry.call.target': ref.service,
-              ...(attempt.attempt > 1 ? { 'gantry.call.attempt': attempt.attempt } : {}),
-            },
-            ...(failure === undefined ? {} : { error: failure }),
-          });
-        }
+        });
       },
       {
         policy: this.settings(ref.service, `rpc ${ref.name}`, options.timeout),

@@ -1,6 +1,6 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { Tracking } from '../tracking/trace-context.ts';
-import { recordTimedWork } from '../tracking/work-spans.ts';
+import { timeWork } from '../tracking/work-spans.ts';
 import type { Context } from './context.ts';
 
 const FAN_OUT = Symbol('gantry.fanOut');
@@ -136,21 +136,9 @@ async function timedStep<C>(step: Step<unknown, unknown, C>, index: number, valu
   const tracking = (ctx as { tracking?: Tracking } | undefined)?.tracking;
   if (tracking === undefined) return step(value, ctx);
   const name = `step ${step.name || `step${index + 1}`}`;
-  const startMs = Date.now();
-  try {
-    const result = await step(value, ctx);
-    recordTimedWork(tracking, { name, kind: SpanKind.INTERNAL, startMs, attributes: { 'gantry.step': index + 1 } });
-    return result;
-  } catch (error) {
-    recordTimedWork(tracking, {
-      name,
-      kind: SpanKind.INTERNAL,
-      startMs,
-      attributes: { 'gantry.step': index + 1 },
-      error: error ?? new Error('failed'),
-    });
-    throw error;
-  }
+  return timeWork(tracking, { name, kind: SpanKind.INTERNAL, attributes: { 'gantry.step': index + 1 } }, async () =>
+    step(value, ctx),
+  );
 }
 
 /** The lists made by fan-outs, told apart from arrays that steps return as plain values. */

@@ -48,6 +48,26 @@ export function recordTimedWork(
   });
 }
 
+/**
+ * Runs `work` and records it as finished work under `tracking` (see {@link recordTimedWork}), failed when it throws;
+ * resolves or rejects as `work` does. A throw of nothing still marks the span failed.
+ */
+export async function timeWork<T>(
+  tracking: Tracking,
+  fields: { name: string; kind: SpanKind; attributes: Attributes; spanId?: string },
+  work: () => Promise<T>,
+): Promise<T> {
+  const startMs = Date.now();
+  try {
+    const value = await work();
+    recordTimedWork(tracking, { ...fields, startMs });
+    return value;
+  } catch (error) {
+    recordTimedWork(tracking, { ...fields, startMs, error: error ?? new Error('failed') });
+    throw error;
+  }
+}
+
 /** Takes the work recorded during an event (the tracing plugin, when the event ends); undefined when there is none. */
 export function takeWorkSpans(tracking: Tracking): WorkSpan[] | undefined {
   const spans = pending.get(tracking);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { EVENT_FIELD } from './codec.ts';
 
 /** A Lua script run with EVALSHA, sent in full (EVAL) only when the server does not have it cached yet. */
 export interface RedisScript {
@@ -21,10 +22,10 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 `;
 
 /**
- * Appends entries to a stream, each as `XADD key * event <json>`, in argument order, then trims the stream to about
- * the cap (`XTRIM MAXLEN ~`) once. Trimming after the batch rather than with each XADD gives the same approximate cap
- * (nobody sees the stream between the two, the script runs alone) for one command instead of one per entry. Run by
- * the publisher once per stream per batch (see publisher.ts).
+ * Appends entries to a stream, each as `XADD key * event <json>` (the field encodeRedisEntry writes), in argument
+ * order, then trims the stream to about the cap (`XTRIM MAXLEN ~`) once. Trimming after the batch rather than with
+ * each XADD gives the same approximate cap (nobody sees the stream between the two, the script runs alone) for one
+ * command instead of one per entry. Run by the publisher once per stream per batch (see publisher.ts).
  *
  * KEYS: stream. ARGV: the cap ('0' for none), then the `event` field of each entry. Returns how many were appended.
  * An error (WRONGTYPE, OOM) ends the script there: the entries before it stay appended.
@@ -34,7 +35,7 @@ export const APPEND_SCRIPT = script(
   `
 local key = KEYS[1]
 for i = 2, #ARGV do
-  redis.call('XADD', key, '*', 'event', ARGV[i])
+  redis.call('XADD', key, '*', '${EVENT_FIELD}', ARGV[i])
 end
 if ARGV[1] ~= '0' then redis.call('XTRIM', key, 'MAXLEN', '~', ARGV[1]) end
 return #ARGV - 1

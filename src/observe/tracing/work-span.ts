@@ -1,6 +1,6 @@
 import { type Attributes, SpanKind } from '@opentelemetry/api';
 import type { Tracking } from '../../tracking/trace-context.ts';
-import { recordTimedWork, takeWorkSpans } from '../../tracking/work-spans.ts';
+import { takeWorkSpans, timeWork } from '../../tracking/work-spans.ts';
 import { emitSpan, type SpanSink } from './span.ts';
 
 /** Options of {@link traceWork}. */
@@ -24,23 +24,17 @@ export interface TraceWorkOptions {
  *   attributes: { 'db.system.name': 'postgresql', 'db.operation.name': 'upsert' },
  * });
  */
-export async function traceWork<T>(
+export function traceWork<T>(
   tracking: Tracking,
   name: string,
   work: () => Promise<T>,
   options: TraceWorkOptions = {},
 ): Promise<T> {
-  const startMs = Date.now();
-  const kind = options.kind ?? SpanKind.CLIENT;
-  const attributes = options.attributes ?? {};
-  try {
-    const value = await work();
-    recordTimedWork(tracking, { name, kind, startMs, attributes });
-    return value;
-  } catch (error) {
-    recordTimedWork(tracking, { name, kind, startMs, attributes, error: error ?? new Error('failed') });
-    throw error;
-  }
+  return timeWork(
+    tracking,
+    { name, kind: options.kind ?? SpanKind.CLIENT, attributes: options.attributes ?? {} },
+    work,
+  );
 }
 
 /**
